@@ -1,0 +1,793 @@
+// fand_native: the syscalls of the fand dataplane, batched.
+//
+// Thin on purpose: open TUN queues and raw sockets, move batches of packets
+// between them and caller-owned buffers, poll, eventfd, sd_notify. No policy.
+//
+// Conventions (see src/native/index.ts for the typed view):
+// - fds are plain ints; every fd created here is O_NONBLOCK and O_CLOEXEC.
+// - Packet buffers are Uint8Arrays viewed in place (ArrayBuffer or
+//   SharedArrayBuffer). Nothing is allocated per packet: per-call arrays live
+//   on the stack, sized by FAND_MAX_BATCH; a larger count is a RangeError.
+// - Every offset/size is checked against the buffer before any syscall, so
+//   bad arguments throw RangeError and never touch memory out of bounds.
+// - Syscall failures throw an Error with code ('EBUSY'), errno (positive
+//   number, as in os.constants.errno) and syscall ('ioctl(TUNSETIFF)').
+// - Context-aware (NAPI_MODULE_INIT) and free of global mutable state, so it
+//   loads in worker_threads.
+
+#define _GNU_SOURCE
+#define NAPI_VERSION 8
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/filter.h>
+#include <linux/if_tun.h>
+
+#include <node_api.h>
+
+// Largest batch (packets per call, fds per poll). Stack use per call is about
+// FAND_MAX_BATCH * 96 bytes in rawSend, well within a worker's stack.
+#define FAND_MAX_BATCH 256
+
+// UDP segmentation offload flags for TUNSETOFFLOAD: in the kernel uapi since
+// Linux 6.2 (include/uapi/linux/if_tun.h), missing from older userspace headers.
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
+// ---------------------------------------------------------------------------
+// Errors
+
+// Returns NULL after a pending exception was set, so callers can
+// `return throw_...(...)`.
+static napi_value throw_errno(napi_env env, int err, const char *syscall,
+                              const char *context, const char *detail) {
+  const char *code = strerrorname_np(err);
+  char codebuf[16];
+  if (code == NULL) {
+    snprintf(codebuf, sizeof codebuf, "E%d", err);
+    code = codebuf;
+  }
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s%s%s: %s (%s)%s%s", context ? context : "",
+           context ? ": " : "", syscall, strerror(err), code,
+           detail ? ": " : "", detail ? detail : "");
+  napi_value jmsg, jcode, jerrno, jsyscall, error;
+  if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg) != napi_ok ||
+      napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &jcode) != napi_ok ||
+      napi_create_int32(env, err, &jerrno) != napi_ok ||
+      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &jsyscall) !=
+          napi_ok ||
+      napi_create_error(env, NULL, jmsg, &error) != napi_ok) {
+    napi_throw_error(env, code, msg);
+    return NULL;
+  }
+  napi_set_named_property(env, error, "code", jcode);
+  napi_set_named_property(env, error, "errno", jerrno);
+  napi_set_named_property(env, error, "syscall", jsyscall);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value throw_range(napi_env env, const char *fn, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", fn, what);
+  napi_throw_range_error(env, "ERR_OUT_OF_RANGE", msg);
+  return NULL;
+}
+
+static napi_value throw_type(napi_env env, const char *fn, const char *what) {
+  char msg[256];
+  snprintf(msg, sizeof msg, "%s: %s", fn, what);
+  napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", msg);
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------
+// Arguments. Each getter returns 0 on success, -1 after throwing.
+
+#define MAX_ARGS 8
+
+typedef struct {
+  napi_env env;
+  const char *fn;
+  size_t argc;
+  napi_value argv[MAX_ARGS];
+} args_t;
+
+static int args_init(napi_env env, napi_callback_info info, const char *fn,
+                     size_t need, args_t *a) {
+  a->env = env;
+  a->fn = fn;
+  a->argc = MAX_ARGS;
+  if (napi_get_cb_info(env, info, &a->argc, a->argv, NULL, NULL) != napi_ok) {
+    throw_type(env, fn, "cannot read arguments");
+    return -1;
+  }
+  if (a->argc < need) {
+    char what[64];
+    snprintf(what, sizeof what, "expected %zu arguments, got %zu", need, a->argc);
+    throw_type(env, fn, what);
+    return -1;
+  }
+  return 0;
+}
+
+static int arg_int(args_t *a, size_t i, const char *name, int32_t *out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(a->env, a->argv[i], &t) != napi_ok || t != napi_number ||
+      napi_get_value_double(a->env, a->argv[i], &d) != napi_ok) {
+    char what[96];
+    snprintf(what, sizeof what, "%s must be a number", name);
+    throw_type(a->env, a->fn, what);
+    return -1;
+  }
+  if (!(d >= INT32_MIN && d <= INT32_MAX) || d != (double)(int32_t)d) {
+    char what[96];
+    snprintf(what, sizeof what, "%s must be a 32-bit integer", name);
+    throw_range(a->env, a->fn, what);
+    return -1;
+  }
+  *out = (int32_t)d;
+  return 0;
+}
+
+// An integer in [lo, hi].
+static int arg_int_in(args_t *a, size_t i, const char *name, int32_t lo,
+                      int32_t hi, int32_t *out) {
+  if (arg_int(a, i, name, out) != 0) return -1;
+  if (*out < lo || *out > hi) {
+    char what[128];
+    snprintf(what, sizeof what, "%s = %d is outside [%d, %d]", name, *out, lo, hi);
+    throw_range(a->env, a->fn, what);
+    return -1;
+  }
+  return 0;
+}
+
+static int arg_fd(args_t *a, size_t i, int *out) {
+  return arg_int_in(a, i, "fd", 0, INT32_MAX, out);
+}
+
+static int arg_bool(args_t *a, size_t i, const char *name, bool *out) {
+  if (napi_get_value_bool(a->env, a->argv[i], out) != napi_ok) {
+    char what[96];
+    snprintf(what, sizeof what, "%s must be a boolean", name);
+    throw_type(a->env, a->fn, what);
+    return -1;
+  }
+  return 0;
+}
+
+// A typed array of the given type; *data is NULL only when *len is 0
+// (e.g. a detached buffer).
+static int arg_typed(args_t *a, size_t i, const char *name,
+                     napi_typedarray_type want, const char *want_name,
+                     void **data, size_t *len) {
+  bool is = false;
+  napi_typedarray_type type;
+  if (napi_is_typedarray(a->env, a->argv[i], &is) != napi_ok || !is ||
+      napi_get_typedarray_info(a->env, a->argv[i], &type, len, data, NULL,
+                               NULL) != napi_ok ||
+      type != want) {
+    char what[96];
+    snprintf(what, sizeof what, "%s must be a %s", name, want_name);
+    throw_type(a->env, a->fn, what);
+    return -1;
+  }
+  if (*data == NULL) *len = 0;
+  return 0;
+}
+
+static int arg_u8(args_t *a, size_t i, const char *name, uint8_t **data,
+                  size_t *len) {
+  return arg_typed(a, i, name, napi_uint8_array, "Uint8Array", (void **)data, len);
+}
+
+// An Int32Array with at least `need` elements.
+static int arg_i32(args_t *a, size_t i, const char *name, size_t need,
+                   int32_t **data) {
+  size_t len;
+  if (arg_typed(a, i, name, napi_int32_array, "Int32Array", (void **)data, &len) != 0)
+    return -1;
+  if (len < need) {
+    char what[128];
+    snprintf(what, sizeof what, "%s has %zu elements, needs %zu", name, len, need);
+    throw_range(a->env, a->fn, what);
+    return -1;
+  }
+  return 0;
+}
+
+static int arg_u32(args_t *a, size_t i, const char *name, size_t need,
+                   uint32_t **data) {
+  size_t len;
+  if (arg_typed(a, i, name, napi_uint32_array, "Uint32Array", (void **)data, &len) != 0)
+    return -1;
+  if (len < need) {
+    char what[128];
+    snprintf(what, sizeof what, "%s has %zu elements, needs %zu", name, len, need);
+    throw_range(a->env, a->fn, what);
+    return -1;
+  }
+  return 0;
+}
+
+// A string of at most max bytes (UTF-8), copied NUL-terminated into buf,
+// which must hold max + 1 bytes. *too_long is set (and 0 returned) when it
+// does not fit, so callers decide how to report it.
+static int arg_str(args_t *a, size_t i, const char *name, char *buf, size_t max,
+                   bool *too_long) {
+  size_t len;
+  if (napi_get_value_string_utf8(a->env, a->argv[i], NULL, 0, &len) != napi_ok) {
+    char what[96];
+    snprintf(what, sizeof what, "%s must be a string", name);
+    throw_type(a->env, a->fn, what);
+    return -1;
+  }
+  *too_long = len > max;
+  if (*too_long) {
+    buf[0] = '\0';
+    return 0;
+  }
+  napi_get_value_string_utf8(a->env, a->argv[i], buf, max + 1, &len);
+  if (strlen(buf) != len) {  // embedded NUL
+    char what[96];
+    snprintf(what, sizeof what, "%s must not contain NUL characters", name);
+    throw_type(a->env, a->fn, what);
+    return -1;
+  }
+  return 0;
+}
+
+// Checks a batch of slots: count slots of slotSize bytes, each with headroom
+// bytes reserved in front, fit in a buffer of len bytes.
+static int check_slots(args_t *a, size_t len, int32_t slot, int32_t headroom,
+                       int32_t count) {
+  if (slot <= 0) return throw_range(a->env, a->fn, "slotSize must be > 0"), -1;
+  if (headroom < 0 || headroom >= slot)
+    return throw_range(a->env, a->fn, "headroom must be in [0, slotSize)"), -1;
+  if ((uint64_t)slot * (uint64_t)count > len)
+    return throw_range(a->env, a->fn, "maxCount * slotSize exceeds the buffer"), -1;
+  return 0;
+}
+
+// Checks packets [offsets[i], offsets[i] + sizes[i]) lie in a buffer of len bytes.
+static int check_spans(args_t *a, size_t len, const int32_t *offsets,
+                       const int32_t *sizes, int32_t count) {
+  for (int32_t i = 0; i < count; i++) {
+    if (offsets[i] < 0 || sizes[i] < 0 ||
+        (uint64_t)offsets[i] + (uint64_t)sizes[i] > len) {
+      char what[160];
+      snprintf(what, sizeof what,
+               "packet %d: offset %d + size %d is outside the buffer (%zu bytes)",
+               i, offsets[i], sizes[i], len);
+      throw_range(a->env, a->fn, what);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+static napi_value ret_int(napi_env env, int64_t v) {
+  napi_value r;
+  napi_create_int64(env, v, &r);
+  return r;
+}
+
+static napi_value ret_undefined(napi_env env) {
+  napi_value r;
+  napi_get_undefined(env, &r);
+  return r;
+}
+
+static napi_value ret_bool(napi_env env, bool v) {
+  napi_value r;
+  napi_get_boolean(env, v, &r);
+  return r;
+}
+
+// ---------------------------------------------------------------------------
+// TUN
+
+// tunOpen(name, multiQueue, vnetHdr): fd
+// Attaches a queue to the device `name`, creating it if absent. Note that
+// IFF_VNET_HDR is a device flag: the last queue opened sets it for all.
+static napi_value tun_open(napi_env env, napi_callback_info info) {
+  args_t a;
+  char name[IFNAMSIZ];
+  bool too_long, mq, vnet;
+  if (args_init(env, info, "tunOpen", 3, &a) ||
+      arg_str(&a, 0, "name", name, IFNAMSIZ - 1, &too_long) ||
+      arg_bool(&a, 1, "multiQueue", &mq) || arg_bool(&a, 2, "vnetHdr", &vnet))
+    return NULL;
+  char ctx[64];
+  if (too_long) {
+    // The kernel would silently truncate the name; refuse instead.
+    return throw_errno(env, EINVAL, "ioctl(TUNSETIFF)", "tun",
+                       "interface name longer than 15 bytes");
+  }
+  snprintf(ctx, sizeof ctx, "tun %s", name);
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "open(/dev/net/tun)", ctx, NULL);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, name, strlen(name));
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) |
+                  (vnet ? IFF_VNET_HDR : 0);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "ioctl(TUNSETIFF)", ctx,
+                       err == EINVAL ? "does the device exist with other flags "
+                                       "(multi_queue, tap)?"
+                                     : NULL);
+  }
+  return ret_int(env, fd);
+}
+
+// tunSetOffload(fd, flags)
+static napi_value tun_set_offload(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  int32_t flags;
+  if (args_init(env, info, "tunSetOffload", 2, &a) || arg_fd(&a, 0, &fd) ||
+      arg_int_in(&a, 1, "flags", 0, INT32_MAX, &flags))
+    return NULL;
+  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)flags) < 0)
+    return throw_errno(env, errno, "ioctl(TUNSETOFFLOAD)", NULL, NULL);
+  return ret_undefined(env);
+}
+
+// tunSetVnetHdrSize(fd, size)
+static napi_value tun_set_vnet_hdr_size(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  int32_t size;
+  if (args_init(env, info, "tunSetVnetHdrSize", 2, &a) || arg_fd(&a, 0, &fd) ||
+      arg_int_in(&a, 1, "size", 0, INT32_MAX, &size))
+    return NULL;
+  int sz = size;
+  if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0)
+    return throw_errno(env, errno, "ioctl(TUNSETVNETHDRSZ)", NULL, NULL);
+  return ret_undefined(env);
+}
+
+// tunRead(fd, buf, slotSize, headroom, maxCount, sizes): count
+// Packet i goes to buf[i*slotSize + headroom .. (i+1)*slotSize). A TUN read
+// into a short buffer silently copies a prefix and returns its length (no
+// MSG_TRUNC for read(2)), so a read that fills the whole slot may be a
+// truncated packet: it is reported as sizes[i] = -1. Callers size the slot
+// (slotSize - headroom) above the largest packet, e.g. MTU + 1.
+static napi_value tun_read(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  uint8_t *buf;
+  size_t len;
+  int32_t slot, headroom, max, *sizes;
+  if (args_init(env, info, "tunRead", 6, &a) || arg_fd(&a, 0, &fd) ||
+      arg_u8(&a, 1, "buf", &buf, &len) ||
+      arg_int(&a, 2, "slotSize", &slot) || arg_int(&a, 3, "headroom", &headroom) ||
+      arg_int_in(&a, 4, "maxCount", 0, FAND_MAX_BATCH, &max) ||
+      arg_i32(&a, 5, "sizes", (size_t)max, &sizes) ||
+      check_slots(&a, len, slot, headroom, max))
+    return NULL;
+  size_t cap = (size_t)(slot - headroom);
+  int32_t n = 0;
+  while (n < max) {
+    ssize_t r = read(fd, buf + (size_t)n * (size_t)slot + (size_t)headroom, cap);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK || n > 0) break;
+      return throw_errno(env, errno, "read", "tun", NULL);
+    }
+    sizes[n++] = (size_t)r >= cap ? -1 : (int32_t)r;
+  }
+  return ret_int(env, n);
+}
+
+// tunWrite(fd, buf, offsets, sizes, count, status): processed
+// status[0] += failures, status[1] = last failure's errno.
+static napi_value tun_write(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  uint8_t *buf;
+  size_t len;
+  int32_t count, *offsets, *sizes, *status;
+  if (args_init(env, info, "tunWrite", 6, &a) || arg_fd(&a, 0, &fd) ||
+      arg_u8(&a, 1, "buf", &buf, &len) ||
+      arg_int_in(&a, 4, "count", 0, FAND_MAX_BATCH, &count) ||
+      arg_i32(&a, 2, "offsets", (size_t)count, &offsets) ||
+      arg_i32(&a, 3, "sizes", (size_t)count, &sizes) ||
+      arg_i32(&a, 5, "status", 2, &status) ||
+      check_spans(&a, len, offsets, sizes, count))
+    return NULL;
+  int32_t i = 0;
+  while (i < count) {
+    ssize_t r = write(fd, buf + offsets[i], (size_t)sizes[i]);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      status[0] += 1;
+      status[1] = errno;
+    }
+    i++;
+  }
+  return ret_int(env, i);
+}
+
+// ---------------------------------------------------------------------------
+// Raw IPv4 sockets
+
+static int set_buf(int fd, int force_opt, int opt, int32_t size) {
+  int v = size;
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &v, sizeof v) == 0) return 0;
+  if (errno != EPERM) return -1;
+  return setsockopt(fd, SOL_SOCKET, opt, &v, sizeof v);
+}
+
+// rawOpen(protocol, rcvbuf, sndbuf, hdrincl): fd
+static napi_value raw_open(napi_env env, napi_callback_info info) {
+  args_t a;
+  int32_t proto, rcv, snd;
+  bool hdrincl;
+  if (args_init(env, info, "rawOpen", 4, &a) ||
+      arg_int_in(&a, 0, "protocol", 0, 255, &proto) ||
+      arg_int_in(&a, 1, "rcvbuf", 0, INT32_MAX, &rcv) ||
+      arg_int_in(&a, 2, "sndbuf", 0, INT32_MAX, &snd) ||
+      arg_bool(&a, 3, "hdrincl", &hdrincl))
+    return NULL;
+  char ctx[48];
+  snprintf(ctx, sizeof ctx, "raw socket (protocol %d)", proto);
+  int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
+  if (fd < 0) return throw_errno(env, errno, "socket(AF_INET, SOCK_RAW)", ctx, NULL);
+  const char *fail = NULL;
+  if (rcv > 0 && set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcv) < 0)
+    fail = "setsockopt(SO_RCVBUF)";
+  else if (snd > 0 && set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd) < 0)
+    fail = "setsockopt(SO_SNDBUF)";
+  else if (hdrincl) {
+    int one = 1;
+    if (setsockopt(fd, IPPROTO_IP, IP_HDRINCL, &one, sizeof one) < 0)
+      fail = "setsockopt(IP_HDRINCL)";
+  }
+  if (fail) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, fail, ctx, NULL);
+  }
+  return ret_int(env, fd);
+}
+
+// attachFilter(fd, program): classic BPF, 8-byte struct sock_filter each, host order.
+static napi_value attach_filter(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  uint8_t *prog;
+  size_t len;
+  if (args_init(env, info, "attachFilter", 2, &a) || arg_fd(&a, 0, &fd) ||
+      arg_u8(&a, 1, "program", &prog, &len))
+    return NULL;
+  if (len == 0 || len % sizeof(struct sock_filter) != 0)
+    return throw_range(env, "attachFilter",
+                       "program length must be a non-zero multiple of 8 bytes");
+  if (len / sizeof(struct sock_filter) > BPF_MAXINSNS)
+    return throw_range(env, "attachFilter", "program longer than 4096 instructions");
+  // The kernel copies the program in (copy_from_user), so the buffer need not
+  // be aligned; it is never dereferenced here.
+  struct sock_fprog fprog = {
+      .len = (unsigned short)(len / sizeof(struct sock_filter)),
+      .filter = (struct sock_filter *)(void *)prog,
+  };
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fprog, sizeof fprog) < 0)
+    return throw_errno(env, errno, "setsockopt(SO_ATTACH_FILTER)", NULL, NULL);
+  return ret_undefined(env);
+}
+
+// rawRecv(fd, buf, slotSize, headroom, maxCount, sizes): count
+// sizes[i] = -1 when message i did not fit (MSG_TRUNC).
+static napi_value raw_recv(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  uint8_t *buf;
+  size_t len;
+  int32_t slot, headroom, max, *sizes;
+  if (args_init(env, info, "rawRecv", 6, &a) || arg_fd(&a, 0, &fd) ||
+      arg_u8(&a, 1, "buf", &buf, &len) ||
+      arg_int(&a, 2, "slotSize", &slot) || arg_int(&a, 3, "headroom", &headroom) ||
+      arg_int_in(&a, 4, "maxCount", 0, FAND_MAX_BATCH, &max) ||
+      arg_i32(&a, 5, "sizes", (size_t)max, &sizes) ||
+      check_slots(&a, len, slot, headroom, max))
+    return NULL;
+  if (max == 0) return ret_int(env, 0);
+  struct mmsghdr msgs[FAND_MAX_BATCH];
+  struct iovec iov[FAND_MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)max);
+  for (int32_t i = 0; i < max; i++) {
+    iov[i].iov_base = buf + (size_t)i * (size_t)slot + (size_t)headroom;
+    iov[i].iov_len = (size_t)(slot - headroom);
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  int r;
+  do {
+    r = recvmmsg(fd, msgs, (unsigned int)max, MSG_DONTWAIT, NULL);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return ret_int(env, 0);
+    return throw_errno(env, errno, "recvmmsg", NULL, NULL);
+  }
+  for (int i = 0; i < r; i++)
+    sizes[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)msgs[i].msg_len;
+  return ret_int(env, r);
+}
+
+// rawSend(fd, buf, offsets, sizes, dsts, count, status): processed
+// dsts[i] is the destination as a host-order uint32. Stops at
+// EAGAIN/ENOBUFS; a message failing otherwise is skipped and counted in
+// status (status[0] += 1, status[1] = errno).
+static napi_value raw_send(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  uint8_t *buf;
+  size_t len;
+  int32_t count, *offsets, *sizes, *status;
+  uint32_t *dsts;
+  if (args_init(env, info, "rawSend", 7, &a) || arg_fd(&a, 0, &fd) ||
+      arg_u8(&a, 1, "buf", &buf, &len) ||
+      arg_int_in(&a, 5, "count", 0, FAND_MAX_BATCH, &count) ||
+      arg_i32(&a, 2, "offsets", (size_t)count, &offsets) ||
+      arg_i32(&a, 3, "sizes", (size_t)count, &sizes) ||
+      arg_u32(&a, 4, "dsts", (size_t)count, &dsts) ||
+      arg_i32(&a, 6, "status", 2, &status) ||
+      check_spans(&a, len, offsets, sizes, count))
+    return NULL;
+  if (count == 0) return ret_int(env, 0);
+  struct mmsghdr msgs[FAND_MAX_BATCH];
+  struct iovec iov[FAND_MAX_BATCH];
+  struct sockaddr_in sin[FAND_MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
+  memset(sin, 0, sizeof(sin[0]) * (size_t)count);
+  for (int32_t i = 0; i < count; i++) {
+    iov[i].iov_base = buf + offsets[i];
+    iov[i].iov_len = (size_t)sizes[i];
+    sin[i].sin_family = AF_INET;
+    sin[i].sin_addr.s_addr = htonl(dsts[i]);
+    msgs[i].msg_hdr.msg_name = &sin[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof sin[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  // sendmmsg stops at the first failing message and, when it sent some
+  // before it, returns their count and drops the error (net/socket.c,
+  // __sys_sendmmsg). The next call then starts at the failing message and
+  // reports its error, which is how a bad message is found and skipped.
+  int32_t done = 0;
+  while (done < count) {
+    int r = sendmmsg(fd, msgs + done, (unsigned int)(count - done), MSG_DONTWAIT);
+    if (r > 0) {
+      done += r;
+      continue;
+    }
+    if (r == 0) break;  // not expected; avoid spinning
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+    status[0] += 1;
+    status[1] = errno;
+    done++;
+  }
+  return ret_int(env, done);
+}
+
+// ---------------------------------------------------------------------------
+// poll, eventfd, close
+
+// poll(fds, events, revents, n, timeoutMs): ready (0 on timeout or EINTR)
+static napi_value do_poll(napi_env env, napi_callback_info info) {
+  args_t a;
+  int32_t n, timeout, *fds, *events, *revents;
+  if (args_init(env, info, "poll", 5, &a) ||
+      arg_int_in(&a, 3, "n", 0, FAND_MAX_BATCH, &n) ||
+      arg_i32(&a, 0, "fds", (size_t)n, &fds) ||
+      arg_i32(&a, 1, "events", (size_t)n, &events) ||
+      arg_i32(&a, 2, "revents", (size_t)n, &revents) ||
+      arg_int(&a, 4, "timeoutMs", &timeout))
+    return NULL;
+  struct pollfd p[FAND_MAX_BATCH];
+  for (int32_t i = 0; i < n; i++) {
+    p[i].fd = fds[i];
+    p[i].events = (short)events[i];
+    p[i].revents = 0;
+  }
+  int r = poll(p, (nfds_t)n, timeout < 0 ? -1 : timeout);
+  if (r < 0) {
+    if (errno == EINTR) r = 0;
+    else return throw_errno(env, errno, "poll", NULL, NULL);
+  }
+  for (int32_t i = 0; i < n; i++) revents[i] = r > 0 ? p[i].revents : 0;
+  return ret_int(env, r);
+}
+
+static napi_value eventfd_open(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) return throw_errno(env, errno, "eventfd", NULL, NULL);
+  return ret_int(env, fd);
+}
+
+static napi_value eventfd_signal(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  if (args_init(env, info, "eventfdSignal", 1, &a) || arg_fd(&a, 0, &fd)) return NULL;
+  uint64_t one = 1;
+  ssize_t r;
+  do {
+    r = write(fd, &one, sizeof one);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EAGAIN)  // EAGAIN: counter saturated, already signalled
+    return throw_errno(env, errno, "write(eventfd)", NULL, NULL);
+  return ret_undefined(env);
+}
+
+static napi_value eventfd_drain(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  if (args_init(env, info, "eventfdDrain", 1, &a) || arg_fd(&a, 0, &fd)) return NULL;
+  uint64_t v;
+  ssize_t r;
+  do {
+    r = read(fd, &v, sizeof v);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0 && errno != EAGAIN)
+    return throw_errno(env, errno, "read(eventfd)", NULL, NULL);
+  return ret_undefined(env);
+}
+
+static napi_value do_close(napi_env env, napi_callback_info info) {
+  args_t a;
+  int fd;
+  if (args_init(env, info, "close", 1, &a) || arg_fd(&a, 0, &fd)) return NULL;
+  // On Linux the fd is released even when close fails with EINTR: never retry.
+  if (close(fd) < 0 && errno != EINTR)
+    return throw_errno(env, errno, "close", NULL, NULL);
+  return ret_undefined(env);
+}
+
+// ---------------------------------------------------------------------------
+// sd_notify
+
+// sdNotify(state, socketPath?): sent
+// socketPath overrides $NOTIFY_SOCKET (read with getenv on each call).
+// Returns false when neither names a socket. '@' = abstract namespace.
+static napi_value sd_notify(napi_env env, napi_callback_info info) {
+  args_t a;
+  char state[4096];
+  bool too_long;
+  if (args_init(env, info, "sdNotify", 1, &a) ||
+      arg_str(&a, 0, "state", state, sizeof state - 1, &too_long))
+    return NULL;
+  if (too_long) return throw_range(env, "sdNotify", "state longer than 4095 bytes");
+  char pathbuf[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+  const char *path = NULL;
+  napi_valuetype t = napi_undefined;
+  if (a.argc >= 2) napi_typeof(env, a.argv[1], &t);
+  if (t != napi_undefined && t != napi_null) {
+    bool long_path;
+    if (arg_str(&a, 1, "socketPath", pathbuf, sizeof pathbuf - 1, &long_path))
+      return NULL;
+    if (long_path)
+      return throw_errno(env, ENAMETOOLONG, "connect", "sd_notify", "socket path too long");
+    path = pathbuf;
+  } else {
+    path = getenv("NOTIFY_SOCKET");
+  }
+  if (path == NULL || path[0] == '\0') return ret_bool(env, false);
+
+  struct sockaddr_un sun;
+  memset(&sun, 0, sizeof sun);
+  sun.sun_family = AF_UNIX;
+  size_t plen = strlen(path);
+  if (path[0] != '/' && path[0] != '@')
+    return throw_errno(env, EAFNOSUPPORT, "connect", "sd_notify",
+                       "NOTIFY_SOCKET must be an absolute path or @abstract");
+  if (plen > sizeof sun.sun_path || (path[0] == '/' && plen == sizeof sun.sun_path))
+    return throw_errno(env, ENAMETOOLONG, "connect", "sd_notify", "socket path too long");
+  memcpy(sun.sun_path, path, plen);
+  socklen_t alen;
+  if (path[0] == '@') {
+    sun.sun_path[0] = '\0';
+    alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+  } else {
+    alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + 1);
+  }
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket(AF_UNIX)", "sd_notify", NULL);
+  ssize_t r;
+  do {
+    r = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, alen);
+  } while (r < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (r < 0) return throw_errno(env, err, "sendto", "sd_notify", NULL);
+  return ret_bool(env, true);
+}
+
+// ifIndex(name): index, 0 when there is no such interface
+static napi_value if_index(napi_env env, napi_callback_info info) {
+  args_t a;
+  char name[IFNAMSIZ];
+  bool too_long;
+  if (args_init(env, info, "ifIndex", 1, &a) ||
+      arg_str(&a, 0, "name", name, IFNAMSIZ - 1, &too_long))
+    return NULL;
+  return ret_int(env, too_long ? 0 : (int64_t)if_nametoindex(name));
+}
+
+// ---------------------------------------------------------------------------
+// Module
+
+static void set_const(napi_env env, napi_value obj, const char *name, int64_t v) {
+  napi_set_named_property(env, obj, name, ret_int(env, v));
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor fns[] = {
+#define FN(js, c) {js, NULL, c, NULL, NULL, NULL, napi_enumerable, NULL}
+      FN("tunOpen", tun_open),
+      FN("tunSetOffload", tun_set_offload),
+      FN("tunSetVnetHdrSize", tun_set_vnet_hdr_size),
+      FN("tunRead", tun_read),
+      FN("tunWrite", tun_write),
+      FN("rawOpen", raw_open),
+      FN("attachFilter", attach_filter),
+      FN("rawRecv", raw_recv),
+      FN("rawSend", raw_send),
+      FN("poll", do_poll),
+      FN("eventfdOpen", eventfd_open),
+      FN("eventfdSignal", eventfd_signal),
+      FN("eventfdDrain", eventfd_drain),
+      FN("close", do_close),
+      FN("sdNotify", sd_notify),
+      FN("ifIndex", if_index),
+#undef FN
+  };
+  if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)
+    return NULL;
+  napi_value c;
+  if (napi_create_object(env, &c) != napi_ok) return NULL;
+  set_const(env, c, "MAX_BATCH", FAND_MAX_BATCH);
+  set_const(env, c, "TUN_F_CSUM", TUN_F_CSUM);
+  set_const(env, c, "TUN_F_TSO4", TUN_F_TSO4);
+  set_const(env, c, "TUN_F_TSO6", TUN_F_TSO6);
+  set_const(env, c, "TUN_F_TSO_ECN", TUN_F_TSO_ECN);
+  set_const(env, c, "TUN_F_UFO", TUN_F_UFO);
+  set_const(env, c, "TUN_F_USO4", TUN_F_USO4);
+  set_const(env, c, "TUN_F_USO6", TUN_F_USO6);
+  set_const(env, c, "POLLIN", POLLIN);
+  set_const(env, c, "POLLOUT", POLLOUT);
+  set_const(env, c, "POLLERR", POLLERR);
+  set_const(env, c, "POLLHUP", POLLHUP);
+  set_const(env, c, "IPPROTO_IPIP", IPPROTO_IPIP);
+  set_const(env, c, "IPPROTO_RAW", IPPROTO_RAW);
+  napi_set_named_property(env, exports, "constants", c);
+  return exports;
+}

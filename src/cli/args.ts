@@ -1,0 +1,183 @@
+// Command-line parsing: verbs, options and the fan specifications they give.
+// Usage errors are UsageError (exit 2) and name the option.
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import type { FanSpec } from '../config/fanfile.js';
+import { parseUnderlay } from '../config/underlay.js';
+import { parseNetwork, validateIfName } from '../fan/fanmap.js';
+import { DATAPLANE_MODES, type DataplaneMode } from '../dataplane/dataplane.js';
+import { LOG_LEVELS } from '../log.js';
+import type { LevelWithSilent } from 'pino';
+
+export class UsageError extends Error {}
+
+export const VERBS = ['run', 'map', 'plan', 'show', 'demo', 'help'] as const;
+export type Verb = (typeof VERBS)[number];
+
+const OPTIONS = {
+  overlay: { type: 'string', multiple: true },
+  underlay: { type: 'string', multiple: true },
+  config: { type: 'string' },
+  dhcp: { type: 'boolean' },
+  'host-reserve': { type: 'string' },
+  bridge: { type: 'string' },
+  mtu: { type: 'string' },
+  workers: { type: 'string' },
+  dataplane: { type: 'string' },
+  'no-source-check': { type: 'boolean' },
+  'runtime-dir': { type: 'string' },
+  'log-level': { type: 'string' },
+  json: { type: 'boolean' },
+  hosts: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface Args {
+  readonly verb: Verb;
+  readonly positionals: readonly string[];
+  readonly overlays: readonly string[];
+  readonly underlays: readonly string[];
+  readonly config: string | undefined;
+  readonly dhcp: boolean;
+  readonly hostReserve: number | undefined;
+  readonly bridge: string | undefined;
+  readonly mtu: number | undefined;
+  readonly workers: number;
+  readonly dataplane: DataplaneMode | 'auto';
+  readonly checkInnerSource: boolean;
+  readonly runtimeDir: string | undefined;
+  readonly logLevel: LevelWithSilent;
+  readonly json: boolean;
+  readonly hosts: number;
+  readonly help: boolean;
+}
+
+function int(name: string, text: string | undefined, min: number, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--${name} ${text}: not a whole number`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`--${name} ${n}: must be between ${min} and ${max}`);
+  return n;
+}
+
+export function parseCommandLine(argv: readonly string[]): Args {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+  }
+  const { values: v, positionals } = parsed;
+  let verb: Verb = 'run';
+  let rest = positionals;
+  if (positionals.length > 0) {
+    if (!(VERBS as readonly string[]).includes(positionals[0]!)) {
+      throw new UsageError(`unknown command '${positionals[0]}' (commands: ${VERBS.join(', ')})`);
+    }
+    verb = positionals[0] as Verb;
+    rest = positionals.slice(1);
+  }
+  const dataplane = v.dataplane ?? 'auto';
+  if (dataplane !== 'auto' && !(DATAPLANE_MODES as readonly string[]).includes(dataplane)) {
+    throw new UsageError(`--dataplane ${dataplane}: must be auto, ${DATAPLANE_MODES.join(', ')}`);
+  }
+  const logLevel = v['log-level'] ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level ${logLevel}: must be one of ${LOG_LEVELS.join(', ')}`);
+  return {
+    verb,
+    positionals: rest,
+    overlays: v.overlay ?? [],
+    underlays: v.underlay ?? [],
+    config: v.config,
+    dhcp: v.dhcp ?? false,
+    hostReserve: int('host-reserve', v['host-reserve'], 1, 1 << 24),
+    bridge: v.bridge,
+    mtu: int('mtu', v.mtu, 576, 65515),
+    workers: int('workers', v.workers, 1, 64) ?? Math.min(availableParallelism(), 8),
+    dataplane: dataplane as DataplaneMode | 'auto',
+    checkInnerSource: !(v['no-source-check'] ?? false),
+    runtimeDir: v['runtime-dir'],
+    logLevel: logLevel as LevelWithSilent,
+    json: v.json ?? false,
+    hosts: int('hosts', v.hosts, 2, 8) ?? 3,
+    help: v.help ?? false,
+  };
+}
+
+/** The fans given on the command line (--overlay/--underlay pairs), or none. */
+export function fansFromArgs(a: Args): FanSpec[] {
+  if (a.overlays.length !== a.underlays.length) {
+    throw new UsageError(`give --overlay and --underlay in pairs (got ${a.overlays.length} --overlay, ${a.underlays.length} --underlay)`);
+  }
+  if (a.overlays.length > 1 && a.bridge) throw new UsageError('--bridge names one bridge: it cannot be used with several fans');
+  if (a.bridge) validateIfName(a.bridge, '--bridge');
+  return a.overlays.map((o, i) => ({
+    overlay: withOption('--overlay', () => parseNetwork(o, 'overlay')),
+    underlay: withOption('--underlay', () => parseUnderlay(a.underlays[i]!)),
+    dhcp: a.dhcp,
+    hostReserve: a.hostReserve ?? 1,
+    bridge: a.bridge,
+    off: false,
+    source: 'command line',
+  }));
+}
+
+function withOption<T>(opt: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new UsageError(`${opt}: ${(e as Error).message}`);
+  }
+}
+
+export const HELP: Record<Verb, string> = {
+  run: `fand [run] --overlay CIDR --underlay UNDERLAY [options]
+fand [run] --config FILE [options]
+
+Runs the Fan daemon: sets up the fan bridge, its address, MTU, routes and
+forwarding, picks the fastest dataplane this kernel allows, and forwards
+until SIGTERM/SIGINT, then removes everything it created.
+
+UNDERLAY is A.B.C.D/LEN, A.B.C.D (LEN 16), IFACE, IFACE/LEN or default[/LEN].
+With neither --overlay nor --config, /etc/network/fan is read.
+
+Options:
+  --overlay CIDR          overlay network, e.g. 250.0.0.0/8 (repeat with --underlay for several fans)
+  --underlay UNDERLAY     underlay network or interface, e.g. eth0/16
+  --config FILE           a file in /etc/network/fan format
+  --host-reserve N        addresses .1..N of the slice kept for the host (default 1)
+  --bridge NAME           bridge name (default fan-A-B-C from the slice)
+  --dhcp                  hand out addresses on the bridge (not implemented yet: warns)
+  --mtu N                 fan MTU (default: underlay interface MTU - 20)
+  --workers N             userspace dataplane worker threads (default: CPUs, at most 8)
+  --dataplane MODE        auto (default), kernel-fan, kernel-ipip or userspace
+  --no-source-check       accept inner sources outside the sender's slice (as the kernel Fan does)
+  --runtime-dir DIR       control socket and state (default $RUNTIME_DIRECTORY or /run/fand)
+  --log-level LEVEL       fatal, error, warn, info (default), debug, trace, silent
+`,
+  map: `fand map --overlay CIDR --underlay UNDERLAY ADDRESS [--json]
+
+For an overlay ADDRESS, prints the underlay host it lives on. For an underlay
+ADDRESS, prints its slice, bridge name and bridge address.
+`,
+  plan: `fand plan [run options] [--json]
+
+Prints everything the daemon would configure on this host (devices, MTUs,
+addresses, routes, sysctls, dataplane and why), changing nothing.
+`,
+  show: `fand show [--json] [--runtime-dir DIR]
+
+Shows the fans of the daemon running in this network namespace, its
+dataplane and its counters. Needs root.
+`,
+  demo: `fand demo [--hosts N] [--workers N]
+
+Builds N hosts (default 3) in network namespaces on one underlay bridge, each
+running fand with two containers, pings every pair, moves data across with a
+checksum, prints what it saw and removes everything.
+`,
+  help: `fand — Fan networking for every Linux host
+
+Commands: run (default), map, plan, show, demo, help. 'fand COMMAND --help' for each.
+`,
+};

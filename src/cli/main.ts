@@ -1,0 +1,105 @@
+// fand's entry point: parse, dispatch, map errors to exit statuses
+// (0 ok, 2 usage or configuration error, 1 runtime failure).
+import { existsSync, readFileSync } from 'node:fs';
+import { fansFromArgs, HELP, parseCommandLine, UsageError, type Args } from './args.js';
+import { parseFanFile, checkFans, ConfigError, type FanSpec } from '../config/fanfile.js';
+import { FanError } from '../fan/fanmap.js';
+import { DataplaneError } from '../dataplane/select.js';
+import { makeLogger } from '../log.js';
+import { mapAddress, formatMap } from './map.js';
+import { formatShow } from './show.js';
+
+export const DEFAULT_CONFIG = '/etc/network/fan';
+
+/** Errors that mean "the input is wrong": exit status 2. */
+function isConfigError(e: unknown): boolean {
+  return e instanceof UsageError || e instanceof ConfigError || e instanceof FanError || e instanceof DataplaneError;
+}
+
+export function loadSpecs(a: Args): FanSpec[] {
+  const fromArgs = fansFromArgs(a);
+  if (fromArgs.length > 0 && a.config) throw new UsageError('give either --overlay/--underlay or --config, not both');
+  let specs = fromArgs;
+  if (specs.length === 0) {
+    const file = a.config ?? (existsSync(DEFAULT_CONFIG) ? DEFAULT_CONFIG : undefined);
+    if (!file) throw new UsageError(`no fan configured: give --overlay and --underlay, or --config FILE (${DEFAULT_CONFIG} does not exist)`);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`--config ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    specs = parseFanFile(text, file);
+  }
+  checkFans(specs);
+  if (specs.every((s) => s.off)) throw new UsageError('every fan in the configuration is marked off: nothing to run');
+  return specs;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let a: Args;
+  try {
+    a = parseCommandLine(argv);
+  } catch (e) {
+    process.stderr.write(`fand: ${(e as Error).message}\n(try 'fand --help')\n`);
+    return 2;
+  }
+  if (a.help || a.verb === 'help') {
+    process.stdout.write(HELP[a.help ? a.verb : 'help']);
+    return 0;
+  }
+  try {
+    switch (a.verb) {
+      case 'map': {
+        const r = await mapAddress(a);
+        process.stdout.write(a.json ? JSON.stringify(r, null, 2) + '\n' : formatMap(r));
+        return 0;
+      }
+      case 'plan': {
+        const { prepare } = await import('../daemon.js');
+        const { IpCommand } = await import('../host/ip.js');
+        const { describe } = await import('../host/resources.js');
+        const specs = loadSpecs(a);
+        const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, log: makeLogger('silent') }, new IpCommand());
+        if (a.json) {
+          process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
+        } else {
+          const lines = [`dataplane: ${plan.dataplane.mode} (${plan.dataplane.reason})`];
+          if (plan.dataplane.mode === 'userspace') lines.push(`workers:   ${plan.workers}`);
+          for (const f of plan.fans) {
+            lines.push(`fan ${f.overlay} over ${f.underlay} on ${f.iface}: slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}, mtu ${f.mtu}, containers ${f.containers}`);
+            if (f.dhcp) lines.push(`  dhcp requested: not implemented in this version (containers need static addresses)`);
+          }
+          lines.push('would configure:', ...plan.resources.map((r) => `  ${describe(r)}`));
+          process.stdout.write(lines.join('\n') + '\n');
+        }
+        return 0;
+      }
+      case 'show': {
+        const { runtimePaths } = await import('../control/paths.js');
+        const { request } = await import('../control/server.js');
+        const reply = await request(runtimePaths(a.runtimeDir).socket, { cmd: 'show' });
+        process.stdout.write(a.json ? JSON.stringify(reply, null, 2) + '\n' : formatShow(reply as Parameters<typeof formatShow>[0]));
+        return 0;
+      }
+      case 'demo': {
+        const { runDemo } = await import('../demo/demo.js');
+        return await runDemo({ hosts: a.hosts, workers: a.workers });
+      }
+      case 'run': {
+        if (a.positionals.length) throw new UsageError(`unexpected argument '${a.positionals[0]}'`);
+        const specs = loadSpecs(a);
+        const { runDaemon } = await import('../daemon.js');
+        return await runDaemon({
+          specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, runtimeDir: a.runtimeDir,
+          checkInnerSource: a.checkInnerSource, log: makeLogger(a.logLevel),
+        });
+      }
+    }
+  } catch (e) {
+    const config = isConfigError(e);
+    process.stderr.write(`fand: ${(e as Error).message}\n`);
+    if (!config && process.env['FAND_DEBUG']) process.stderr.write(`${(e as Error).stack}\n`);
+    return config ? 2 : 1;
+  }
+}

@@ -1,0 +1,163 @@
+// Ubuntu's /etc/network/fan format. Pure parsing: the caller reads the file.
+//
+//   # comment
+//   OVERLAY UNDERLAY [dhcp] [host-reserve N] [bridge NAME] [off]   # comment
+//
+// One fan per line, fields separated by whitespace, options in any order
+// after the two addresses.
+
+import {
+  FanError,
+  checkOverlay,
+  makeFanMap,
+  maxHostReserve,
+  parseNetwork,
+  sliceLenFor,
+  validateIfName,
+} from '../fan/fanmap.js';
+import { type Cidr, formatCidr, overlaps } from '../fan/ipv4.js';
+import { type UnderlaySpec, parseUnderlay, resolveUnderlayOffline } from './underlay.js';
+
+export interface FanSpec {
+  overlay: Cidr;
+  underlay: UnderlaySpec;
+  dhcp: boolean;
+  /** Addresses kept for the host at the start of its slice (default 1: the bridge). */
+  hostReserve: number;
+  bridge?: string;
+  /** Listed but not brought up. */
+  off: boolean;
+  /** "file:line" or "command line". */
+  source: string;
+}
+
+/** A configuration mistake; `file` and `line` say where, when known. */
+export class ConfigError extends Error {
+  readonly file: string | undefined;
+  readonly line: number | undefined;
+  constructor(message: string, file?: string, line?: number) {
+    super(message);
+    this.name = 'ConfigError';
+    this.file = file;
+    this.line = line;
+  }
+
+  /** `file:line: detail`. */
+  static at(file: string, line: number, detail: string): ConfigError {
+    return new ConfigError(`${file}:${line}: ${detail}`, file, line);
+  }
+}
+
+const KNOWN = 'known: dhcp, host-reserve N, bridge NAME, off';
+
+export function parseFanFile(text: string, fileName: string): FanSpec[] {
+  const fans: FanSpec[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const raw = lines[i]!;
+    const hash = raw.indexOf('#');
+    const tokens = (hash < 0 ? raw : raw.slice(0, hash)).split(/\s+/).filter((t) => t !== '');
+    if (tokens.length === 0) continue;
+    try {
+      fans.push(parseFanLine(tokens, `${fileName}:${lineNo}`));
+    } catch (e) {
+      if (e instanceof FanError) throw ConfigError.at(fileName, lineNo, e.message);
+      throw e;
+    }
+  }
+  return fans;
+}
+
+/**
+ * Parses one fan from its fields (a file line split on whitespace, or the
+ * command line's arguments). Throws FanError; the caller adds the location.
+ */
+export function parseFanLine(tokens: readonly string[], source: string): FanSpec {
+  const [overlayText, underlayText, ...options] = tokens;
+  if (overlayText === undefined || underlayText === undefined) {
+    throw new FanError('expected OVERLAY UNDERLAY [options], e.g. 250.0.0.0/8 eth0/16');
+  }
+  const overlay = parseNetwork(overlayText, 'overlay');
+  const underlay = parseUnderlay(underlayText);
+  const spec: FanSpec = { overlay, underlay, dhcp: false, hostReserve: 1, off: false, source };
+  const seen = new Set<string>();
+  for (let k = 0; k < options.length; k++) {
+    const opt = options[k]!;
+    if (opt !== 'dhcp' && opt !== 'off' && opt !== 'host-reserve' && opt !== 'bridge') {
+      throw new FanError(`unknown option '${opt}' (${KNOWN})`);
+    }
+    if (seen.has(opt)) throw new FanError(`duplicate option '${opt}'`);
+    seen.add(opt);
+    if (opt === 'dhcp') spec.dhcp = true;
+    else if (opt === 'off') spec.off = true;
+    else {
+      const value = options[++k];
+      if (value === undefined) {
+        throw new FanError(`option '${opt}' needs a value (${opt === 'bridge' ? 'bridge NAME' : 'host-reserve N'})`);
+      }
+      if (opt === 'bridge') {
+        validateIfName(value, 'bridge');
+        spec.bridge = value;
+      } else {
+        if (!/^[1-9]\d{0,9}$/.test(value)) {
+          throw new FanError(`host-reserve '${value}' must be a whole number ≥ 1`);
+        }
+        spec.hostReserve = Number(value);
+      }
+    }
+  }
+  // Check what can be checked without the host: the whole map when the
+  // underlay is an address, the prefixes otherwise.
+  const offline = resolveUnderlayOffline(underlay);
+  let sliceLen: number;
+  if (offline !== undefined) {
+    sliceLen = makeFanMap(overlay, offline).sliceLen;
+  } else {
+    sliceLen = sliceLenFor(overlay.prefix, underlay.prefix);
+    checkOverlay(overlay);
+  }
+  const max = maxHostReserve(sliceLen);
+  if (spec.hostReserve > max) {
+    throw new FanError(
+      `host-reserve ${spec.hostReserve} leaves no address for containers in a /${sliceLen} slice (at most ${max})`,
+    );
+  }
+  return spec;
+}
+
+function locate(source: string): [string | undefined, number | undefined] {
+  const m = /^(.*):(\d+)$/.exec(source);
+  return m ? [m[1], Number(m[2])] : [undefined, undefined];
+}
+
+/**
+ * Checks fans against each other: overlays must not overlap and explicit
+ * bridge names must differ. Fans marked `off` are skipped: they are not
+ * brought up, so a file may keep alternatives side by side.
+ */
+export function checkFans(specs: readonly FanSpec[]): void {
+  const on = specs.filter((s) => !s.off);
+  for (let j = 0; j < on.length; j++) {
+    const b = on[j]!;
+    for (let i = 0; i < j; i++) {
+      const a = on[i]!;
+      if (overlaps(a.overlay, b.overlay)) {
+        const [file, line] = locate(b.source);
+        throw new ConfigError(
+          `overlay ${formatCidr(b.overlay)} (${b.source}) overlaps overlay ${formatCidr(a.overlay)} (${a.source}); each fan needs its own overlay`,
+          file,
+          line,
+        );
+      }
+      if (a.bridge !== undefined && a.bridge === b.bridge) {
+        const [file, line] = locate(b.source);
+        throw new ConfigError(
+          `bridge ${b.bridge} is used by both ${a.source} and ${b.source}; give each fan its own bridge name`,
+          file,
+          line,
+        );
+      }
+    }
+  }
+}

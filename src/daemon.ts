@@ -1,0 +1,183 @@
+// The daemon's life: resolve → choose dataplane → check no other daemon runs
+// here → repair what a killed predecessor left → ensure host → start the
+// dataplane → control socket → READY. On SIGTERM/SIGINT (or any failure
+// after the host was touched) everything fand created is removed again.
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:net';
+import type { FanSpec } from './config/fanfile.js';
+import { resolveFans } from './fan/resolve.js';
+import { IpCommand, type HostNet } from './host/ip.js';
+import { ensure, teardown, type Created } from './host/ensure.js';
+import { chooseDataplane, probeKernel, type Choice } from './dataplane/select.js';
+import type { Dataplane, DataplaneMode } from './dataplane/dataplane.js';
+import { UserspaceDataplane } from './dataplane/userspace/index.js';
+import { makePlan, type Plan } from './plan.js';
+import { runtimePaths, type RuntimePaths } from './control/paths.js';
+import { listenControl, request } from './control/server.js';
+import { native } from './native/index.js';
+import type { Logger } from './log.js';
+import type { ResolvedFan } from './fan/resolved.js';
+
+export interface DaemonOptions {
+  readonly specs: readonly FanSpec[];
+  readonly dataplane: DataplaneMode | 'auto';
+  readonly workers: number;
+  readonly mtu?: number;
+  readonly runtimeDir?: string;
+  readonly checkInnerSource: boolean;
+  readonly log: Logger;
+  readonly host?: HostNet;
+}
+
+interface StateFile {
+  readonly pid: number;
+  readonly created: Created[];
+}
+
+export class AlreadyRunning extends Error {}
+
+/** Builds the dataplane object for a mode (a lookup, not a chain of ifs). */
+const DATAPLANES: Record<DataplaneMode, ((o: DaemonOptions) => Dataplane) | undefined> = {
+  userspace: (o) => new UserspaceDataplane(o.workers, o.checkInnerSource),
+  'kernel-ipip': undefined,
+  'kernel-fan': undefined,
+};
+
+export async function prepare(opts: DaemonOptions, host: HostNet): Promise<{ fans: ResolvedFan[]; choice: Choice; dp: Dataplane; plan: Plan }> {
+  const fans = await resolveFans(opts.specs, host, { mtu: opts.mtu });
+  const facts = await probeKernel();
+  const choice = chooseDataplane(opts.dataplane, facts);
+  const make = DATAPLANES[choice.mode];
+  if (!make) throw new Error(`dataplane ${choice.mode} has no implementation`);
+  const dp = make(opts);
+  return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp) };
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const log = opts.log;
+  const host = opts.host ?? new IpCommand();
+  const paths = runtimePaths(opts.runtimeDir);
+
+  let stopRequested = false;
+  let shutdown: (() => void) | undefined;
+  const onSignal = (sig: string) => {
+    log.info({ signal: sig }, `received ${sig}, stopping`);
+    stopRequested = true;
+    shutdown?.();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGHUP', () => log.warn('SIGHUP: configuration reload is not implemented in this version; restart fand to apply changes'));
+
+  // Everything that can be checked without touching the host, first.
+  const { fans, choice, dp, plan } = await prepare(opts, host);
+  for (const f of plan.fans) {
+    log.info({ fan: f }, `fan ${f.overlay} over ${f.underlay} (${f.iface}): slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}, mtu ${f.mtu}`);
+    if (f.dhcp) log.warn({ fan: f.bridge }, 'dhcp requested but not implemented in this version: containers need static addresses');
+  }
+  log.info({ dataplane: choice.mode, reason: choice.reason }, `dataplane ${choice.mode}: ${choice.reason}`);
+
+  await refuseIfRunning(paths);
+  const previous = await readState(paths.state, log);
+
+  const created: Created[] = [];
+  const saveState = () => writeFile(paths.state, JSON.stringify({ pid: process.pid, created } satisfies StateFile), { mode: 0o600 });
+  let server: Server | undefined;
+  let started = false;
+
+  const cleanup = async () => {
+    server?.close();
+    if (started) await dp.stop();
+    const errors = await teardown(host, created, (m) => log.info(m));
+    for (const e of errors) log.error(`teardown: ${e}`);
+    await rm(paths.state, { force: true });
+    await rm(paths.socket, { force: true });
+    return errors.length === 0;
+  };
+
+  try {
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    // What a killed predecessor created and this configuration no longer wants goes first.
+    const wanted = new Set(plan.resources.map((r) => r.id));
+    const stale = previous.filter((c) => !wanted.has(c.resource.id));
+    if (stale.length) {
+      log.warn({ stale: stale.map((c) => c.resource.id) }, 'removing what an earlier run left behind and this configuration does not use');
+      for (const e of await teardown(host, stale, (m) => log.info(m))) log.error(`teardown: ${e}`);
+    }
+    const owned = new Map(previous.filter((c) => wanted.has(c.resource.id)).map((c) => [c.resource.id, c]));
+    await ensure(host, plan.resources, {
+      owned,
+      onCreated: async (c) => { created.push(c); await saveState(); },
+      log: (m, f) => log.info(f ?? {}, m),
+    });
+    if (stopRequested) throw new Error('stopped during start-up');
+    await dp.start(fans, log);
+    started = true;
+    server = await listenControl(paths.socket, paths.dir, (req) => {
+      if (req.cmd === 'show') return show(plan, dp);
+      throw new Error(`unknown command ${JSON.stringify(req.cmd)}`);
+    });
+  } catch (e) {
+    log.error({ err: (e as Error).message }, `start-up failed: ${(e as Error).message}`);
+    await cleanup();
+    throw e;
+  }
+
+  const sent = safeNotify(log, `READY=1\nSTATUS=${choice.mode}: ${fans.map((f) => `${f.bridge} ${f.mtu}`).join(', ')}\nMAINPID=${process.pid}`);
+  log.info({ control: paths.socket, notified: sent }, 'fand is up');
+
+  await new Promise<void>((resolve) => {
+    shutdown = resolve;
+    if (stopRequested) resolve();
+  });
+  safeNotify(log, 'STOPPING=1');
+  const clean = await cleanup();
+  log.info(clean ? 'fand stopped; everything it created is removed' : 'fand stopped with teardown errors (see above)');
+  return clean ? 0 : 1;
+}
+
+function show(plan: Plan, dp: Dataplane): object {
+  return {
+    pid: process.pid,
+    dataplane: plan.dataplane,
+    workers: dp.health(),
+    fans: plan.fans.map((f, i) => ({ ...f, counters: dp.counters()[i]?.total ?? {}, perWorker: dp.counters()[i]?.perWorker ?? [] })),
+  };
+}
+
+async function refuseIfRunning(paths: RuntimePaths): Promise<void> {
+  try {
+    const r = (await request(paths.socket, { cmd: 'show' }, 1000)) as { pid?: number };
+    throw new AlreadyRunning(`fand is already running in this network namespace (pid ${r.pid ?? '?'}, control socket ${paths.socket})`);
+  } catch (e) {
+    if (e instanceof AlreadyRunning) throw e;
+    // nobody answers: any socket file is stale
+  }
+}
+
+async function readState(path: string, log: Logger): Promise<Created[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return [];
+  }
+  try {
+    const s = JSON.parse(text) as StateFile;
+    log.warn({ previousPid: s.pid, resources: s.created.length }, `found the state of an earlier fand (pid ${s.pid}) that did not stop cleanly: repairing`);
+    return s.created;
+  } catch {
+    log.warn(`ignoring unreadable state file ${path}`);
+    return [];
+  }
+}
+
+function safeNotify(log: Logger, state: string): boolean {
+  try {
+    return native.sdNotify(state);
+  } catch (e) {
+    log.warn({ err: (e as Error).message }, 'sd_notify failed');
+    return false;
+  }
+}

@@ -1,0 +1,153 @@
+// The userspace dataplane: a multi-queue TUN per fan for the overlay, and
+// N worker threads each owning one queue of every TUN and one raw IPIP
+// socket. The kernel spreads outbound flows over the TUN queues; inbound
+// IPIP is split between the workers' sockets by a BPF filter per socket.
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { native } from '../../native/index.js';
+import { makePacketContext } from '../packet/context.js';
+import { COUNTER_COUNT, DROP_NAMES, TRAFFIC_NAMES } from '../counters.js';
+import { route, tun, type Resource } from '../../host/resources.js';
+import type { Dataplane, FanCounters } from '../dataplane.js';
+import type { ResolvedFan } from '../../fan/resolved.js';
+import type { Logger } from '../../log.js';
+import { formatCidr, formatIpv4 } from '../../fan/ipv4.js';
+import type { WorkerConfig, WorkerMessage } from './worker.js';
+
+const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
+/** A long TUN transmit queue: bursts from the bridge must not be dropped before the workers read them. */
+const TUN_TXQUEUELEN = 4096;
+const RESTART_DELAY_MS = 1000;
+
+interface Slot {
+  worker: Worker | undefined;
+  wakeFd: number;
+  alive: boolean;
+  restarts: number;
+}
+
+export class UserspaceDataplane implements Dataplane {
+  readonly mode = 'userspace' as const;
+  private fans: readonly ResolvedFan[] = [];
+  private slots: Slot[] = [];
+  private counterBuf = new SharedArrayBuffer(8);
+  private control = new Int32Array(new SharedArrayBuffer(4));
+  private stopping = false;
+  private log!: Logger;
+
+  constructor(private readonly workers: number, private readonly checkInnerSource = true) {}
+
+  resources(fan: ResolvedFan): Resource[] {
+    // The whole overlay goes to the TUN; this host's slice is more specific and
+    // stays on the bridge. `src` makes the host's own traffic into the overlay
+    // leave from its bridge address, which the receiving host accepts as coming
+    // from this host's slice (as fanctl does).
+    return [
+      tun(fan.tun, fan.mtu, TUN_TXQUEUELEN),
+      route(formatCidr(fan.map.overlay), fan.tun, formatIpv4(fan.slice.bridgeAddress)),
+    ];
+  }
+
+  async start(fans: readonly ResolvedFan[], log: Logger): Promise<void> {
+    this.fans = fans;
+    this.log = log;
+    this.counterBuf = new SharedArrayBuffer(8 * this.workers * fans.length * COUNTER_COUNT);
+    this.slots = Array.from({ length: this.workers }, () => ({ worker: undefined, wakeFd: -1, alive: false, restarts: 0 }));
+    try {
+      await Promise.all(this.slots.map((_, i) => this.spawn(i)));
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    log.info({ workers: this.workers }, `userspace dataplane: ${this.workers} worker(s) forwarding`);
+  }
+
+  private spawn(index: number): Promise<void> {
+    const slot = this.slots[index]!;
+    const cfg: WorkerConfig = {
+      index,
+      workers: this.workers,
+      fans: this.fans.map((f) => ({
+        tun: f.tun,
+        ctx: makePacketContext(f.map.overlay, f.map.underlay, f.localUnderlay, this.checkInnerSource),
+      })),
+      counters: this.counterBuf,
+      control: this.control.buffer as SharedArrayBuffer,
+    };
+    const worker = new Worker(WORKER_FILE, { workerData: cfg, name: `fand-worker-${index}` });
+    slot.worker = worker;
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'ready') {
+          ready = true;
+          slot.alive = true;
+          slot.wakeFd = m.wakeFd;
+          resolve();
+        } else {
+          const msg = `worker ${index}: ${m.message}`;
+          if (!ready) reject(new Error(msg));
+          else this.log.error({ worker: index, code: m.code }, msg);
+        }
+      });
+      worker.on('error', (e) => {
+        if (!ready) reject(new Error(`worker ${index}: ${e.message}`));
+        else this.log.error({ worker: index, err: e.message }, `worker ${index} crashed`);
+      });
+      worker.on('exit', (code) => {
+        slot.alive = false;
+        slot.worker = undefined;
+        if (!ready) { reject(new Error(`worker ${index} exited (code ${code}) before it was ready`)); return; }
+        if (this.stopping) return;
+        // A dead worker leaves its TUN queue and its share of inbound traffic
+        // unserved: replace it.
+        slot.restarts++;
+        this.log.error({ worker: index, code, restarts: slot.restarts }, `worker ${index} exited unexpectedly; restarting in ${RESTART_DELAY_MS} ms`);
+        setTimeout(() => {
+          if (this.stopping) return;
+          this.spawn(index).then(
+            () => this.log.warn({ worker: index }, `worker ${index} restarted`),
+            (e: Error) => this.log.error({ worker: index, err: e.message }, `worker ${index} could not be restarted`),
+          );
+        }, RESTART_DELAY_MS).unref();
+      });
+    });
+  }
+
+  counters(): FanCounters[] {
+    const c = new Float64Array(this.counterBuf);
+    return this.fans.map((f, fi) => {
+      const perWorker: Record<string, number>[] = [];
+      const total: Record<string, number> = {};
+      for (let w = 0; w < this.workers; w++) {
+        const b = (w * this.fans.length + fi) * COUNTER_COUNT;
+        const row: Record<string, number> = {};
+        DROP_NAMES.forEach((n, i) => { row[`drop.${n}`] = c[b + i]!; });
+        TRAFFIC_NAMES.forEach((n, i) => { row[n] = c[b + DROP_NAMES.length + i]!; });
+        perWorker.push(row);
+        for (const [k, v] of Object.entries(row)) total[k] = (total[k] ?? 0) + v;
+      }
+      return { fan: f.bridge, perWorker, total };
+    });
+  }
+
+  health(): { alive: number; configured: number } {
+    return { alive: this.slots.filter((s) => s.alive).length, configured: this.workers };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    Atomics.store(this.control, 0, 1);
+    const exits: Promise<unknown>[] = [];
+    for (const s of this.slots) {
+      if (!s.worker) continue;
+      const w = s.worker;
+      exits.push(new Promise((r) => w.once('exit', r)));
+      if (s.wakeFd >= 0) { try { native.eventfdSignal(s.wakeFd); } catch { /* worker already gone */ } }
+    }
+    // A worker blocked in poll() wakes on its eventfd, or at worst on the poll timeout.
+    const timeout = new Promise((r) => setTimeout(r, 3000).unref());
+    await Promise.race([Promise.all(exits), timeout]);
+    for (const s of this.slots) if (s.worker) await s.worker.terminate();
+  }
+}

@@ -1,0 +1,18 @@
+// Buffer geometry shared by the worker loop and the native batch calls.
+//
+// A ring is one Uint8Array cut into BATCH slots of SLOT_SIZE bytes. A packet
+// read from the TUN lands HEADROOM bytes into its slot, so the 20-byte outer
+// IPv4 header can be written in front of it and the whole IPIP packet sent
+// from the same memory: no copy between read and send. Slots are 64 KiB
+// because the kernel hands raw sockets reassembled IPIP packets of up to
+// 64 KiB, and the TUN offloads of the performance work (TSO super-packets
+// behind a 10- or 12-byte virtio-net header) need the same room; only the
+// pages a packet touches become resident.
+
+/** Bytes in front of each packet: outer IPv4 (20) + virtio-net header (12), rounded up. */
+export const HEADROOM = 64;
+export const SLOT_SIZE = 65536 + HEADROOM;
+/** Packets per native call. */
+export const BATCH = 64;
+/** Socket buffers: small ones make the kernel drop inbound IPIP under load. */
+export const SOCKET_BUFFER = 8 << 20;

@@ -1,0 +1,225 @@
+// A Fan on one machine: N "hosts" as network namespaces on one underlay
+// bridge (itself in a namespace of its own, so nothing touches the real
+// network), each running fand, with "containers" as namespaces attached to
+// the host's fan bridge. Used by `fand demo` and by the end-to-end tests.
+// Every name carries a per-lab prefix, and `destroy` removes it all.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { inNs, run } from './exec.js';
+
+export const FAND_BIN = fileURLToPath(new URL('../../../bin/fand.js', import.meta.url));
+export const OVERLAY = '250.0.0.0/8';
+export const UNDERLAY_NET = '172.16.0.0/16';
+
+export interface LabHost {
+  readonly index: number;
+  readonly ns: string;
+  readonly underlay: string;      // 172.16.i.10
+  readonly slicePrefix: string;   // "250.i.10"
+  readonly bridge: string;        // fan-250-i-10
+  readonly containers: LabContainer[];
+  fand?: Fand;
+}
+
+export interface LabContainer {
+  readonly ns: string;
+  readonly address: string;
+  readonly host: LabHost;
+}
+
+export interface Fand {
+  readonly child: ChildProcess;
+  readonly logs: Record<string, unknown>[];
+  readonly exited: Promise<number | null>;
+}
+
+export class Lab {
+  readonly hosts: LabHost[] = [];
+  readonly underlayNs: string;
+  private readonly namespaces: string[] = [];
+  private readonly nsInodes: string[] = [];
+
+  constructor(readonly prefix: string) {
+    this.underlayNs = `${prefix}-ul`;
+  }
+
+  static uniquePrefix(tag = 'fd'): string {
+    return `${tag}${process.pid % 100000}${Math.floor(Math.random() * 1000)}`;
+  }
+
+  private async addNs(name: string): Promise<void> {
+    await run('ip', ['netns', 'add', name]);
+    this.namespaces.push(name);
+    try { this.nsInodes.push(String(statSync(`/run/netns/${name}`).ino)); } catch { /* only used for cleanup */ }
+    await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  }
+
+  /** Underlay bridge plus `hosts` hosts, each with `containersPerHost` containers (not yet attached). */
+  async build(hosts: number, containersPerHost: number, underlayMtu = 1500): Promise<void> {
+    await this.addNs(this.underlayNs);
+    await run('ip', ['-n', this.underlayNs, 'link', 'add', 'br0', 'type', 'bridge']);
+    await run('ip', ['-n', this.underlayNs, 'link', 'set', 'br0', 'up']);
+    for (let i = 1; i <= hosts; i++) {
+      const ns = `${this.prefix}-h${i}`;
+      await this.addNs(ns);
+      await run('ip', ['-n', this.underlayNs, 'link', 'add', `u${i}`, 'mtu', String(underlayMtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(underlayMtu), 'netns', ns]);
+      await run('ip', ['-n', this.underlayNs, 'link', 'set', `u${i}`, 'master', 'br0', 'up']);
+      const underlay = `172.16.${i}.10`;
+      await run('ip', ['-n', ns, 'addr', 'add', `${underlay}/16`, 'dev', 'eth0']);
+      await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      const host: LabHost = { index: i, ns, underlay, slicePrefix: `250.${i}.10`, bridge: `fan-250-${i}-10`, containers: [] };
+      for (let j = 1; j <= containersPerHost; j++) {
+        const cns = `${ns}c${j}`;
+        await this.addNs(cns);
+        await run('ip', ['-n', ns, 'link', 'add', `c${j}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', cns]);
+        host.containers.push({ ns: cns, address: `${host.slicePrefix}.${10 + j}`, host });
+      }
+      this.hosts.push(host);
+    }
+  }
+
+  /** A namespace on the underlay bridge that runs no fand: the rogue sender of the tests. */
+  async addUnderlayPeer(name: string, address: string): Promise<string> {
+    const ns = `${this.prefix}-${name}`;
+    await this.addNs(ns);
+    const port = `p${this.namespaces.length}`;
+    await run('ip', ['-n', this.underlayNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+    await run('ip', ['-n', this.underlayNs, 'link', 'set', port, 'master', 'br0', 'up']);
+    await run('ip', ['-n', ns, 'addr', 'add', `${address}/16`, 'dev', 'eth0']);
+    await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+    return ns;
+  }
+
+  /** Starts fand in a host namespace and resolves once it logs that it is up. */
+  async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = 15_000): Promise<Fand> {
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', '--overlay', OVERLAY, '--underlay', 'eth0/16', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const logs: Record<string, unknown>[] = [];
+    let stderr = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    let lineBuf = '';
+    const up = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`fand in ${host.ns} not up within ${timeoutMs} ms; stderr: ${stderr}; logs: ${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
+      child.stdout!.on('data', (d: Buffer) => {
+        lineBuf += d.toString();
+        let nl;
+        while ((nl = lineBuf.indexOf('\n')) >= 0) {
+          const line = lineBuf.slice(0, nl);
+          lineBuf = lineBuf.slice(nl + 1);
+          try {
+            const o = JSON.parse(line) as Record<string, unknown>;
+            logs.push(o);
+            if (o['msg'] === 'fand is up') { clearTimeout(timer); resolve(); }
+          } catch { /* not a log line */ }
+        }
+      });
+      child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+      void exited.then((code) => { clearTimeout(timer); reject(new Error(`fand in ${host.ns} exited with ${code} before it was up: ${stderr}`)); });
+    });
+    const fand: Fand = { child, logs, exited };
+    host.fand = fand;
+    await up;
+    return fand;
+  }
+
+  async stopFand(host: LabHost, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const f = host.fand;
+    if (!f) return null;
+    if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill(signal);
+    const code = await Promise.race([f.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 8000))]);
+    if (code === 'timeout') { f.child.kill('SIGKILL'); await f.exited; }
+    host.fand = undefined;
+    return code === 'timeout' ? null : code;
+  }
+
+  /** Attaches the host's containers to its fan bridge (which fand created) and addresses them. */
+  async attachContainers(host: LabHost, mtu = 1480): Promise<void> {
+    for (const [j, c] of host.containers.entries()) {
+      await run('ip', ['-n', host.ns, 'link', 'set', `c${j + 1}`, 'master', host.bridge, 'mtu', String(mtu), 'up']);
+      await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'mtu', String(mtu), 'up']);
+      await run('ip', ['-n', c.ns, 'addr', 'replace', `${c.address}/24`, 'dev', 'eth0']);
+      await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', `${host.slicePrefix}.1`]);
+    }
+  }
+
+  containers(): LabContainer[] {
+    return this.hosts.flatMap((h) => h.containers);
+  }
+
+  async ping(from: string, to: string, count = 1, timeoutS = 2): Promise<boolean> {
+    try {
+      await inNs(from, 'ping', ['-c', String(count), '-i', '0.2', '-W', String(timeoutS), '-q', to], (count * 0.2 + timeoutS + 3) * 1000);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async destroy(): Promise<void> {
+    for (const h of this.hosts) { try { await this.stopFand(h); } catch { /* keep cleaning */ } }
+    for (const ns of [...this.namespaces].reverse()) {
+      await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+    }
+    // State and sockets of daemons that were killed would otherwise be read by
+    // a later daemon in a namespace that happens to get the same inode.
+    for (const ino of this.nsInodes) {
+      await rm(`/run/fand/fand-${ino}.state.json`, { force: true });
+      await rm(`/run/fand/fand-${ino}.sock`, { force: true });
+    }
+  }
+}
+
+const TRANSFER_JS = fileURLToPath(new URL('./transfer.js', import.meta.url));
+
+/** Starts `transfer.js` in a namespace; resolves with the child once it has printed its first line. */
+function startTransfer(ns: string, args: readonly string[], timeoutMs: number): { first: Promise<Record<string, unknown>>; last: Promise<Record<string, unknown>>; child: ChildProcess } {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, TRANSFER_JS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: Record<string, unknown>[] = [];
+  let buf = '';
+  let stderr = '';
+  let onFirst: (o: Record<string, unknown>) => void = () => undefined;
+  const first = new Promise<Record<string, unknown>>((r) => { onFirst = r; });
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const o = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
+      buf = buf.slice(nl + 1);
+      lines.push(o);
+      if (lines.length === 1) onFirst(o);
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const last = new Promise<Record<string, unknown>>((resolve, reject) => {
+    child.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      const l = lines[lines.length - 1];
+      if (l && code === 0) resolve(l);
+      else reject(new Error(`transfer ${args.join(' ')} in ${ns}: exit ${code ?? sig}${sig === 'SIGKILL' ? ` (killed after ${timeoutMs} ms)` : ''}; ${stderr.trim()} ${JSON.stringify(lines)}`));
+    });
+  });
+  void last.catch(() => undefined);
+  return { first, last, child };
+}
+
+export interface TransferResult { sent: { bytes: number; sha256: string; seconds: number }; received: { bytes: number; sha256: string; seconds: number } }
+
+/** TCP: `bytes` random bytes from one namespace to an address served in another; both sides hash. */
+export async function tcpTransfer(fromNs: string, toNs: string, toAddress: string, bytes: number, port = 5201, timeoutMs = 60_000): Promise<TransferResult> {
+  const server = startTransfer(toNs, ['tcp-server', String(port)], timeoutMs);
+  await Promise.race([server.first, server.last]);
+  const client = startTransfer(fromNs, ['tcp-client', toAddress, String(port), String(bytes)], timeoutMs);
+  const [sent, received] = await Promise.all([client.last, server.last]);
+  return { sent: sent as TransferResult['sent'], received: received as TransferResult['received'] };
+}
+
+/** UDP: `count` numbered datagrams whose contents the receiver checks one by one. */
+export async function udpTransfer(fromNs: string, toNs: string, toAddress: string, count: number, size = 1200, port = 5202): Promise<{ received: number; bad: number }> {
+  const server = startTransfer(toNs, ['udp-server', String(port), String(count), '2000'], 60_000);
+  await Promise.race([server.first, server.last]);
+  const client = startTransfer(fromNs, ['udp-client', toAddress, String(port), String(count), String(size)], 60_000);
+  await client.last;
+  return (await server.last) as { received: number; bad: number };
+}

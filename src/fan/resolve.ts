@@ -1,0 +1,38 @@
+// From fan specifications (config file or command line) to ResolvedFans for
+// this host. Reads the host's interfaces once through HostNet; the rest is
+// the pure Fan arithmetic.
+import type { FanSpec } from '../config/fanfile.js';
+import { resolveUnderlay } from '../config/underlay.js';
+import type { HostNet } from '../host/ip.js';
+import { bridgeNameFor, makeFanMap, sliceFor, tunNameFor, FanError } from './fanmap.js';
+import type { ResolvedFan } from './resolved.js';
+
+/** The IPIP header the underlay has to carry on top of every inner packet. */
+export const IPIP_OVERHEAD = 20;
+
+export interface ResolveOptions {
+  /** Overrides the fan MTU (default: underlay interface MTU - 20). */
+  readonly mtu?: number;
+}
+
+export async function resolveFans(specs: readonly FanSpec[], host: HostNet, opts: ResolveOptions = {}): Promise<ResolvedFan[]> {
+  const [addrs, links, defaultIface] = await Promise.all([host.addresses(), host.links(), host.defaultRouteIface()]);
+  return specs.filter((s) => !s.off).map((spec) => {
+    const u = resolveUnderlay(spec.underlay, addrs, defaultIface);
+    const map = makeFanMap(spec.overlay, u.underlay);
+    const slice = sliceFor(map, u.address, spec.hostReserve);
+    const link = links.find((l) => l.name === u.iface);
+    const mtu = opts.mtu ?? (link ? link.mtu - IPIP_OVERHEAD : 1480);
+    if (mtu < 576 || mtu > 65515) throw new FanError(`fan MTU ${mtu} out of range (576..65515)${opts.mtu ? '' : ` (underlay ${u.iface} has MTU ${link?.mtu})`}`);
+    return {
+      spec,
+      map,
+      iface: u.iface,
+      localUnderlay: u.address,
+      slice,
+      bridge: spec.bridge ?? bridgeNameFor({ network: slice.network, prefix: slice.prefix }),
+      tun: tunNameFor(map.overlay),
+      mtu,
+    };
+  });
+}

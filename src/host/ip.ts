@@ -1,0 +1,145 @@
+// The host's network configuration, read and changed through iproute2's
+// `ip` (JSON output for reading, `ip -batch` for changes). Everything that
+// touches the host's network stack goes through the `HostNet` interface so
+// that `fand plan` and the tests can use a fake.
+import { execFile, spawn } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import type { InterfaceAddrs } from '../config/underlay.js';
+import { parseIpv4 } from '../fan/ipv4.js';
+
+export interface TunInfo {
+  readonly multiQueue: boolean;
+  readonly persist: boolean;
+  readonly vnetHdr: boolean;
+  readonly pi: boolean;
+  readonly type: string;
+}
+
+export interface LinkInfo {
+  readonly name: string;
+  readonly index: number;
+  /** `linkinfo.info_kind` ("bridge", "tun", "veth", ...); undefined for plain devices. */
+  readonly kind: string | undefined;
+  readonly mtu: number;
+  readonly up: boolean;
+  readonly master: string | undefined;
+  readonly tun: TunInfo | undefined;
+}
+
+export interface RouteInfo {
+  readonly dst: string;
+  readonly dev: string | undefined;
+  readonly prefsrc: string | undefined;
+  readonly gateway: string | undefined;
+}
+
+export interface HostNet {
+  links(): Promise<LinkInfo[]>;
+  addresses(): Promise<InterfaceAddrs[]>;
+  routes(): Promise<RouteInfo[]>;
+  defaultRouteIface(): Promise<string | undefined>;
+  /** Applies `ip` commands (argument vectors without the leading `ip`) in one `ip -batch`. */
+  apply(commands: readonly string[][]): Promise<void>;
+  readSysctl(key: string): Promise<string | undefined>;
+  writeSysctl(key: string, value: string): Promise<void>;
+}
+
+export class HostNetError extends Error {}
+
+function runIp(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('ip', args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(new HostNetError(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+interface IpLinkJson {
+  ifname: string; ifindex: number; mtu: number; flags?: string[]; master?: string;
+  linkinfo?: { info_kind?: string; info_data?: { type?: string; pi?: boolean; vnet_hdr?: boolean; multi_queue?: boolean; persist?: boolean } };
+}
+
+/** The real host, through the `ip` command of iproute2. */
+export class IpCommand implements HostNet {
+  async links(): Promise<LinkInfo[]> {
+    const json = JSON.parse(await runIp(['-j', '-d', 'link', 'show'])) as IpLinkJson[];
+    return json.map((l) => {
+      const d = l.linkinfo?.info_data;
+      const kind = l.linkinfo?.info_kind;
+      return {
+        name: l.ifname,
+        index: l.ifindex,
+        kind,
+        mtu: l.mtu,
+        up: (l.flags ?? []).includes('UP'),
+        master: l.master,
+        tun: kind === 'tun' && d
+          ? { multiQueue: !!d.multi_queue, persist: !!d.persist, vnetHdr: !!d.vnet_hdr, pi: !!d.pi, type: d.type ?? 'tun' }
+          : undefined,
+      };
+    });
+  }
+
+  async addresses(): Promise<InterfaceAddrs[]> {
+    const json = JSON.parse(await runIp(['-j', '-4', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    return json.map((l) => ({
+      name: l.ifname,
+      addresses: (l.addr_info ?? [])
+        .filter((a) => a.family === 'inet')
+        .map((a) => ({ address: parseIpv4(a.local) ?? 0, prefix: a.prefixlen })),
+    }));
+  }
+
+  async routes(): Promise<RouteInfo[]> {
+    const json = JSON.parse(await runIp(['-j', '-4', 'route', 'show', 'table', 'main'])) as { dst: string; dev?: string; prefsrc?: string; gateway?: string }[];
+    return json.map((r) => ({ dst: r.dst, dev: r.dev, prefsrc: r.prefsrc, gateway: r.gateway }));
+  }
+
+  async defaultRouteIface(): Promise<string | undefined> {
+    return (await this.routes()).find((r) => r.dst === 'default')?.dev;
+  }
+
+  apply(commands: readonly string[][]): Promise<void> {
+    if (commands.length === 0) return Promise.resolve();
+    // One process for the whole batch; `-force` is not used, so the first
+    // failing line stops it and its message names the line.
+    return new Promise((resolve, reject) => {
+      const child = spawn('ip', ['-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+      child.on('error', (e) => reject(new HostNetError(`ip -batch: ${e.message}`)));
+      child.on('close', (code) => {
+        if (code === 0) resolve();
+        else reject(new HostNetError(`ip -batch failed: ${stderr.trim() || `exit ${code}`}`));
+      });
+      child.stdin.end(commands.map((c) => c.map(quoteBatchWord).join(' ')).join('\n') + '\n');
+    });
+  }
+
+  async readSysctl(key: string): Promise<string | undefined> {
+    try {
+      return (await readFile(sysctlPath(key), 'utf8')).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeSysctl(key: string, value: string): Promise<void> {
+    try {
+      await writeFile(sysctlPath(key), value);
+    } catch (e) {
+      throw new HostNetError(`sysctl ${key}=${value}: ${(e as Error).message}`);
+    }
+  }
+}
+
+export function sysctlPath(key: string): string {
+  return '/proc/sys/' + key.replace(/\./g, '/');
+}
+
+function quoteBatchWord(w: string): string {
+  // Interface names and addresses never need quoting; refuse anything that would.
+  if (!/^[A-Za-z0-9_.:/@+-]+$/.test(w)) throw new HostNetError(`refusing to pass ${JSON.stringify(w)} to ip -batch`);
+  return w;
+}

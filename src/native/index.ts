@@ -1,0 +1,169 @@
+// Typed view of the C addon (native/fand.c): batched TUN and raw-socket I/O,
+// poll, eventfd, sd_notify. The addon is context-aware, so each worker
+// thread that imports this module gets its own instance.
+//
+// Buffers are caller-owned Uint8Arrays (over an ArrayBuffer or a
+// SharedArrayBuffer) that the C side reads and writes in place. Every offset
+// and size is bounds-checked in C: a bad one is a RangeError, never a stray
+// write. Counts are limited to constants.MAX_BATCH.
+
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * An error from a syscall made by the addon, e.g.
+ * `tun fan0: ioctl(TUNSETIFF): Device or resource busy (EBUSY)`.
+ * The addon throws plain Errors carrying code/errno/syscall; `instanceof
+ * NativeError` matches any such error (see isNativeError).
+ */
+export class NativeError extends Error {
+  /** errno name, e.g. 'EBUSY'. */
+  declare code: string;
+  /** errno value, positive (as in os.constants.errno). */
+  declare errno: number;
+  /** The failing call, e.g. 'ioctl(TUNSETIFF)'. */
+  declare syscall: string;
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return isNativeError(value);
+  }
+}
+
+/** True for errors thrown by the addon's syscalls (Error with code, errno, syscall). */
+export function isNativeError(value: unknown): value is NativeError {
+  if (!(value instanceof Error)) return false;
+  const e = value as Partial<NativeError>;
+  return typeof e.code === 'string' && typeof e.errno === 'number' && typeof e.syscall === 'string';
+}
+
+export interface NativeConstants {
+  /** Largest count accepted by the batch calls and poll. */
+  readonly MAX_BATCH: number;
+  readonly TUN_F_CSUM: number;
+  readonly TUN_F_TSO4: number;
+  readonly TUN_F_TSO6: number;
+  readonly TUN_F_TSO_ECN: number;
+  readonly TUN_F_UFO: number;
+  readonly TUN_F_USO4: number;
+  readonly TUN_F_USO6: number;
+  readonly POLLIN: number;
+  readonly POLLOUT: number;
+  readonly POLLERR: number;
+  readonly POLLHUP: number;
+  readonly IPPROTO_IPIP: number;
+  readonly IPPROTO_RAW: number;
+}
+
+export interface Native {
+  readonly constants: NativeConstants;
+
+  /**
+   * Opens /dev/net/tun (non-blocking, close-on-exec) and attaches it to the
+   * TUN device `name` (IFF_TUN|IFF_NO_PI), creating it if absent. With
+   * multiQueue, attaches one more queue to a multi-queue device. vnetHdr is a
+   * device-wide flag (the last opener sets it for all queues). Names longer
+   * than 15 bytes throw EINVAL rather than being truncated.
+   */
+  tunOpen(name: string, multiQueue: boolean, vnetHdr: boolean): number;
+  /** TUNSETOFFLOAD with constants.TUN_F_* flags. */
+  tunSetOffload(fd: number, flags: number): void;
+  /** TUNSETVNETHDRSZ. */
+  tunSetVnetHdrSize(fd: number, size: number): void;
+  /**
+   * Reads up to maxCount packets; packet i lands at
+   * buf[i*slotSize + headroom .. (i+1)*slotSize). sizes[i] = its length, or
+   * -1 if it filled the whole slot: read(2) on a TUN silently truncates, so
+   * a full slot may be a cut packet. Make slotSize - headroom larger than the
+   * largest packet (MTU + 1 at least). Returns the count, 0 when none is
+   * queued. Throws only if the first read fails.
+   */
+  tunRead(fd: number, buf: Uint8Array, slotSize: number, headroom: number,
+    maxCount: number, sizes: Int32Array): number;
+  /**
+   * Writes packet i = buf[offsets[i] .. offsets[i]+sizes[i]) for i < count,
+   * stopping when the queue is full (EAGAIN). A packet failing otherwise is
+   * skipped: status[0] += 1, status[1] = errno. Returns packets processed
+   * (written + failed); count - returned were not attempted.
+   */
+  tunWrite(fd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
+    count: number, status: Int32Array): number;
+
+  /**
+   * socket(AF_INET, SOCK_RAW, protocol), non-blocking, close-on-exec.
+   * Buffer sizes > 0 are forced (SO_*BUFFORCE, or SO_*BUF without
+   * CAP_NET_ADMIN); 0 keeps the default.
+   */
+  rawOpen(protocol: number, rcvbuf: number, sndbuf: number, hdrincl: boolean): number;
+  /**
+   * SO_ATTACH_FILTER with a classic BPF program: consecutive 8-byte
+   * struct sock_filter in host byte order (u16 code, u8 jt, u8 jf, u32 k).
+   * On an AF_INET raw socket the program sees the packet from the IP header.
+   */
+  attachFilter(fd: number, program: Uint8Array): void;
+  /**
+   * recvmmsg up to maxCount datagrams; datagram i lands at
+   * buf[i*slotSize + headroom .. (i+1)*slotSize). sizes[i] = its length
+   * (raw IPv4: including the IP header), or -1 if truncated. Returns the
+   * count, 0 when none is queued.
+   */
+  rawRecv(fd: number, buf: Uint8Array, slotSize: number, headroom: number,
+    maxCount: number, sizes: Int32Array): number;
+  /**
+   * sendmmsg packet i = buf[offsets[i] .. offsets[i]+sizes[i]) to dsts[i]
+   * (IPv4 as a host-order uint32). Stops at EAGAIN/ENOBUFS; a packet failing
+   * otherwise is skipped (status[0] += 1, status[1] = errno). Returns packets
+   * processed (sent + failed).
+   */
+  rawSend(fd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
+    dsts: Uint32Array, count: number, status: Int32Array): number;
+
+  /**
+   * Blocking poll(2) over the first n entries; revents is written (zeros on
+   * timeout). timeoutMs < 0 waits forever. Returns the number ready, 0 on
+   * timeout or EINTR. Blocks the calling thread: use from workers.
+   */
+  poll(fds: Int32Array, events: Int32Array, revents: Int32Array, n: number, timeoutMs: number): number;
+
+  /** eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC). */
+  eventfdOpen(): number;
+  /** Adds 1 to the eventfd (wakes a poller). */
+  eventfdSignal(fd: number): void;
+  /** Resets the eventfd counter; no-op when it is 0. */
+  eventfdDrain(fd: number): void;
+  close(fd: number): void;
+
+  /**
+   * Sends `state` (e.g. 'READY=1') to systemd's notify socket. The socket is
+   * socketPath when given, else $NOTIFY_SOCKET read with getenv() on each
+   * call: on the main thread process.env writes reach it, in a worker they
+   * do not (pass socketPath there). '@name' is the abstract namespace.
+   * Returns false when there is no socket to notify.
+   */
+  sdNotify(state: string, socketPath?: string): boolean;
+  /** if_nametoindex; 0 when there is no such interface. */
+  ifIndex(name: string): number;
+}
+
+/** The package root: the nearest ancestor of this file holding package.json. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json'))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`fand: no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+function load(): Native {
+  const file = path.join(packageRoot(), 'native', 'build', 'Release', 'fand_native.node');
+  if (!existsSync(file)) {
+    throw new Error(`fand: native addon ${file} is missing; build it with \`npm install\` ` +
+      '(or `node scripts/build-native.mjs`)');
+  }
+  return createRequire(import.meta.url)(file) as Native;
+}
+
+export const native: Native = load();

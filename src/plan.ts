@@ -1,0 +1,60 @@
+// Everything the daemon would configure on this host, as data. `fand plan`
+// prints it; the daemon applies exactly this list.
+import { address, bridge, sysctl, type Resource } from './host/resources.js';
+import type { Dataplane } from './dataplane/dataplane.js';
+import type { Choice } from './dataplane/select.js';
+import type { ResolvedFan } from './fan/resolved.js';
+import { formatCidr, formatIpv4 } from './fan/ipv4.js';
+
+export interface Plan {
+  readonly dataplane: Choice;
+  readonly workers: number;
+  readonly fans: readonly FanSummary[];
+  readonly resources: readonly Resource[];
+}
+
+export interface FanSummary {
+  readonly overlay: string;
+  readonly underlay: string;        // this host's underlay address with the underlay prefix
+  readonly iface: string;
+  readonly slice: string;
+  readonly bridge: string;
+  readonly bridgeAddress: string;
+  readonly tun: string;
+  readonly mtu: number;
+  readonly hostReserve: number;
+  readonly containers: string;      // first..last address containers may use
+  readonly dhcp: boolean;
+  readonly source: string;
+}
+
+export function summarize(f: ResolvedFan): FanSummary {
+  return {
+    overlay: formatCidr(f.map.overlay),
+    underlay: `${formatIpv4(f.localUnderlay)}/${f.map.underlay.prefix}`,
+    iface: f.iface,
+    slice: formatCidr({ network: f.slice.network, prefix: f.slice.prefix }),
+    bridge: f.bridge,
+    bridgeAddress: formatIpv4(f.slice.bridgeAddress),
+    tun: f.tun,
+    mtu: f.mtu,
+    hostReserve: f.slice.hostReserve,
+    containers: `${formatIpv4(f.slice.dhcpFirst)}-${formatIpv4(f.slice.dhcpLast)}`,
+    dhcp: f.spec.dhcp,
+    source: f.spec.source,
+  };
+}
+
+export function hostResources(fans: readonly ResolvedFan[], dp: Pick<Dataplane, 'resources'>): Resource[] {
+  const out: Resource[] = [sysctl('net.ipv4.ip_forward', '1')];
+  for (const f of fans) {
+    out.push(bridge(f.bridge, f.mtu));
+    out.push(address(f.bridge, `${formatIpv4(f.slice.bridgeAddress)}/${f.slice.prefix}`));
+    out.push(...dp.resources(f));
+  }
+  return out;
+}
+
+export function makePlan(fans: readonly ResolvedFan[], choice: Choice, workers: number, dp: Pick<Dataplane, 'resources'>): Plan {
+  return { dataplane: choice, workers, fans: fans.map(summarize), resources: hostResources(fans, dp) };
+}

@@ -12,7 +12,7 @@ export const enum Drop {
   OutNotOverlay,       // destination outside the overlay (the route should not send it here)
   OutLocalSlice,       // destination in this host's own slice: belongs on the bridge, not the wire
   OutBadUnderlay,      // destination maps to the underlay network/broadcast address or to this host
-  OutTtlExpired,       // inner TTL 0 or 1 would have to be forwarded
+  OutTtlExpired,       // inner TTL 0: the packet may not be forwarded
   OutSendError,        // the kernel refused the send (routing error, EMSGSIZE, ...)
   OutQueueFull,        // socket send buffer full (EAGAIN): dropped rather than blocking
   // Inbound: read from the raw IPIP socket, would be decapsulated.

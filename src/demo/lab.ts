@@ -216,10 +216,10 @@ export async function tcpTransfer(fromNs: string, toNs: string, toAddress: strin
 }
 
 /** UDP: `count` numbered datagrams whose contents the receiver checks one by one. */
-export async function udpTransfer(fromNs: string, toNs: string, toAddress: string, count: number, size = 1200, port = 5202): Promise<{ received: number; bad: number }> {
-  const server = startTransfer(toNs, ['udp-server', String(port), String(count), '2000'], 60_000);
+export async function udpTransfer(fromNs: string, toNs: string, toAddress: string, count: number, size = 1200, flows = 1, port = 5202): Promise<{ received: number; bad: number; duplicates: number }> {
+  const server = startTransfer(toNs, ['udp-server', String(port), String(count), '1500'], 60_000);
   await Promise.race([server.first, server.last]);
-  const client = startTransfer(fromNs, ['udp-client', toAddress, String(port), String(count), String(size)], 60_000);
+  const client = startTransfer(fromNs, ['udp-client', toAddress, String(port), String(count), String(size), String(flows)], 60_000);
   await client.last;
-  return (await server.last) as { received: number; bad: number };
+  return (await server.last) as { received: number; bad: number; duplicates: number };
 }

@@ -4,7 +4,7 @@
 //   tcp-server PORT                 receive one connection, hash it
 //   tcp-client HOST PORT BYTES      send BYTES random bytes, hash them
 //   udp-server PORT COUNT IDLE_MS   receive datagrams, check each one's pattern
-//   udp-client HOST PORT COUNT SIZE send COUNT numbered datagrams
+//   udp-client HOST PORT COUNT SIZE [FLOWS]  send COUNT numbered datagrams from FLOWS source ports
 import { createServer, connect } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { createHash, randomBytes } from 'node:crypto';
@@ -57,28 +57,32 @@ function udpServer(port: number, count: number, idleMs: number): void {
   const sock = createSocket('udp4');
   const seen = new Set<number>();
   let bad = 0;
+  let duplicates = 0;
   let timer: NodeJS.Timeout | undefined;
-  const finish = () => { out({ received: seen.size, bad }); sock.close(); };
+  const finish = () => { out({ received: seen.size, bad, duplicates }); sock.close(); };
   const arm = () => { clearTimeout(timer); timer = setTimeout(finish, idleMs); };
   sock.on('message', (msg: Buffer) => {
     const seq = msg.length >= 4 ? msg.readUInt32BE(0) : -1;
     const expect = Buffer.alloc(msg.length);
     if (seq >= 0) fill(expect, seq);
-    if (seq < 0 || !expect.equals(msg)) bad++; else seen.add(seq);
-    if (seen.size >= count) { clearTimeout(timer); finish(); } else arm();
+    if (seq < 0 || !expect.equals(msg)) bad++; else if (seen.has(seq)) duplicates++; else seen.add(seq);
+    arm(); // wait out the idle time even after the last one: duplicates arrive late
   });
   sock.bind(port, () => { out({ listening: port }); arm(); });
 }
 
-async function udpClient(host: string, port: number, count: number, size: number): Promise<void> {
-  const sock = createSocket('udp4');
+async function udpClient(host: string, port: number, count: number, size: number, flows: number): Promise<void> {
+  // Several sockets (source ports) make several flows, which the kernel and
+  // fand's workers spread over their queues.
+  const socks = Array.from({ length: flows }, () => createSocket('udp4'));
   const buf = Buffer.alloc(size);
   for (let seq = 0; seq < count; seq++) {
     fill(buf, seq);
+    const sock = socks[seq % flows]!;
     await new Promise<void>((r, j) => sock.send(buf, port, host, (e) => (e ? j(e) : r())));
     if (seq % 20 === 19) await new Promise((r) => setTimeout(r, 2)); // pace: this is about integrity, not rate
   }
-  sock.close();
+  for (const s of socks) s.close();
   out({ sent: count });
 }
 
@@ -86,6 +90,6 @@ switch (mode) {
   case 'tcp-server': tcpServer(Number(args[0])); break;
   case 'tcp-client': tcpClient(args[0]!, Number(args[1]), Number(args[2])); break;
   case 'udp-server': udpServer(Number(args[0]), Number(args[1]), Number(args[2] ?? 2000)); break;
-  case 'udp-client': void udpClient(args[0]!, Number(args[1]), Number(args[2]), Number(args[3] ?? 1200)); break;
+  case 'udp-client': void udpClient(args[0]!, Number(args[1]), Number(args[2]), Number(args[3] ?? 1200), Number(args[4] ?? 1)); break;
   default: process.stderr.write(`usage: transfer tcp-server|tcp-client|udp-server|udp-client ...\n`); process.exit(2);
 }

@@ -2,9 +2,9 @@
 // this host. Reads the host's interfaces once through HostNet; the rest is
 // the pure Fan arithmetic.
 import type { FanSpec } from '../config/fanfile.js';
-import { resolveUnderlay } from '../config/underlay.js';
+import { resolveUnderlay, resolveUnderlayOffline } from '../config/underlay.js';
 import type { HostNet } from '../host/ip.js';
-import { bridgeNameFor, makeFanMap, sliceFor, tunNameFor, FanError } from './fanmap.js';
+import { bridgeNameFor, checkOverlay, makeFanMap, sliceFor, tunNameFor, FanError } from './fanmap.js';
 import type { ResolvedFan } from './resolved.js';
 
 /** The IPIP header the underlay has to carry on top of every inner packet. */
@@ -17,7 +17,16 @@ export interface ResolveOptions {
 
 export async function resolveFans(specs: readonly FanSpec[], host: HostNet, opts: ResolveOptions = {}): Promise<ResolvedFan[]> {
   const [addrs, links, defaultIface] = await Promise.all([host.addresses(), host.links(), host.defaultRouteIface()]);
-  return specs.filter((s) => !s.off).map((spec) => {
+  const active = specs.filter((s) => !s.off);
+  // What can be checked without this host's interfaces is checked first, so
+  // the message names the real problem (a multicast overlay, say) rather than
+  // a missing local address.
+  for (const spec of active) {
+    checkOverlay(spec.overlay);
+    const offline = resolveUnderlayOffline(spec.underlay);
+    if (offline) makeFanMap(spec.overlay, offline);
+  }
+  return active.map((spec) => {
     const u = resolveUnderlay(spec.underlay, addrs, defaultIface);
     const map = makeFanMap(spec.overlay, u.underlay);
     const slice = sliceFor(map, u.address, spec.hostReserve);

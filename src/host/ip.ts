@@ -82,7 +82,9 @@ export class IpCommand implements HostNet {
   }
 
   async addresses(): Promise<InterfaceAddrs[]> {
-    const json = JSON.parse(await runIp(['-j', '-4', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    // Not `-4`: that hides interfaces without an IPv4 address, and the error
+    // must say "has no IPv4 address", not "no such interface".
+    const json = JSON.parse(await runIp(['-j', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
     return json.map((l) => ({
       name: l.ifname,
       addresses: (l.addr_info ?? [])

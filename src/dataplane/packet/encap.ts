@@ -44,6 +44,19 @@ export const OUTER_HEADER_LENGTH = 20;
  *  - Checksum: computed, although raw_send_hdrinc() recomputes it anyway.
  */
 export function encapsulate(buf: Uint8Array, off: number, len: number, ctx: PacketContext): number {
+  const r = encapsulateHeader(buf, off, len, ctx);
+  return r < 0 ? r : readU32(buf, off - 4);
+}
+
+/**
+ * encapsulate() without the destination in the result: returns 0 on success
+ * (the destination is the outer header's, readU32(buf, off - 4)) or a
+ * negative drop result. Use it where the result crosses a call that V8 does
+ * not inline: a uint32 above 2^30 returned from a function is boxed as a
+ * heap number (16 bytes a packet, measured), while 0 and the small negative
+ * drop results are Smis.
+ */
+export function encapsulateHeader(buf: Uint8Array, off: number, len: number, ctx: PacketContext): number {
   if (len < 20) {
     // Classify a short IPv6 or garbage packet by its version when there is one.
     return len > 0 && buf[off] >>> 4 !== 4 ? dropResult(Drop.OutNotIpv4) : dropResult(Drop.OutMalformed);
@@ -85,5 +98,5 @@ export function encapsulate(buf: Uint8Array, off: number, len: number, ctx: Pack
   writeU32(buf, o + 12, ctx.localUnderlay);
   writeU32(buf, o + 16, host);
   writeU16(buf, o + 10, ipv4HeaderChecksum(buf, o, 20));
-  return host;
+  return 0;
 }

@@ -6,7 +6,8 @@
 // and an eventfd. Counters go to this worker's block of a shared Float64Array.
 import { parentPort, workerData } from 'node:worker_threads';
 import { native } from '../../native/index.js';
-import { encapsulate } from '../packet/encap.js';
+import { encapsulateHeader } from '../packet/encap.js';
+import { readU32 } from '../packet/ipv4.js';
 import { decapsulate } from '../packet/decap.js';
 import { fanoutFilter } from '../packet/fanout.js';
 import type { PacketContext } from '../packet/context.js';
@@ -77,12 +78,14 @@ function run(cfg: WorkerConfig): void {
       let bytes = 0;
       for (let i = 0; i < n; i++) {
         const off = i * SLOT_SIZE + HEADROOM;
-        const v = encapsulate(outRing, off, sizes[i]!, ctx);
+        // encapsulateHeader returns a small integer (0 or a drop) rather than the
+        // destination: a uint32 address above 2^31 would be a heap number per packet.
+        const v = encapsulateHeader(outRing, off, sizes[i]!, ctx);
         if (v < 0) { counters[b + (-v - 1)]!++; continue; }
         const inner = (outRing[off + 2]! << 8) | outRing[off + 3]!;
         offsets[m] = off - 20;
         lengths[m] = inner + 20;
-        dsts[m] = v;
+        dsts[m] = readU32(outRing, off - 4);
         bytes += inner;
         m++;
       }

@@ -1,0 +1,130 @@
+// The command line: map, plan, and every kind of bad input exiting 2 with a
+// message that names the problem, before anything on the host is touched.
+import test from 'ava';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FAND_BIN, Lab } from '../src/demo/lab.js';
+import { run } from '../src/demo/exec.js';
+
+function fand(args: string[], ns?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [cmd, argv] = ns ? ['ip', ['netns', 'exec', ns, process.execPath, FAND_BIN, ...args]] : [process.execPath, [FAND_BIN, ...args]];
+  return new Promise((resolve) => {
+    execFile(cmd as string, argv as string[], { timeout: 20_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('map: overlay address to its underlay host', async (t) => {
+  const r = await fand(['map', '--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/16', '250.5.6.7']);
+  t.is(r.code, 0);
+  t.is(r.stdout, '172.16.5.6\n');
+});
+
+test('map: underlay host to its slice, bridge and bridge address', async (t) => {
+  const r = await fand(['map', '--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/16', '172.16.5.6']);
+  t.is(r.code, 0);
+  t.is(r.stdout, 'slice   250.5.6.0/24\nbridge  fan-250-5-6\naddress 250.5.6.1\n');
+  const j = await fand(['map', '--overlay', '10.0.0.0/8', '--underlay', '192.168.16.0/20', '--json', '10.37.16.9']);
+  t.is(j.code, 0);
+  t.like(JSON.parse(j.stdout), { overlay: '10.0.0.0/8', underlay: '192.168.16.0/20', slice: '10.37.16.0/20', bridge: 'fan-10-37-16', host: '192.168.18.81' });
+});
+
+const bad: [string, string[], RegExp][] = [
+  ['overlay with host bits', ['--overlay', '250.1.0.0/8', '--underlay', '172.16.0.0/16'], /overlay 250\.1\.0\.0\/8 has host bits set/],
+  ['prefix out of range', ['--overlay', '250.0.0.0/33', '--underlay', '172.16.0.0/16'], /--overlay.*33/],
+  ['slice longer than /30', ['--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/31'], /\/30|slice|underlay/],
+  ['multicast overlay', ['--overlay', '224.0.0.0/8', '--underlay', '172.16.0.0/16'], /multicast|224/],
+  ['overlapping overlay and underlay', ['--overlay', '172.0.0.0/8', '--underlay', '172.16.0.0/16'], /overlap/],
+  ['not an address', ['--overlay', 'fan', '--underlay', '172.16.0.0/16'], /--overlay/],
+  ['unknown option', ['--overlya', '250.0.0.0/8'], /overlya/],
+  ['unpaired overlay', ['--overlay', '250.0.0.0/8'], /pairs/],
+  ['bad worker count', ['--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/16', '--workers', '0'], /--workers 0/],
+  ['bad dataplane', ['--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/16', '--dataplane', 'fast'], /--dataplane fast/],
+];
+for (const [name, args, message] of bad) {
+  test(`plan rejects ${name} with exit 2`, async (t) => {
+    const r = await fand(['plan', ...args]);
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, message);
+  });
+}
+
+test('unknown command exits 2', async (t) => {
+  const r = await fand(['frobnicate']);
+  t.is(r.code, 2);
+  t.regex(r.stderr, /unknown command 'frobnicate'/);
+});
+
+test('--help for every verb', async (t) => {
+  for (const verb of ['run', 'map', 'plan', 'show', 'demo']) {
+    const r = await fand([verb, '--help']);
+    t.is(r.code, 0);
+    t.regex(r.stdout, new RegExp(`fand .*${verb === 'run' ? '' : verb}`));
+  }
+});
+
+test('config file errors carry file and line', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fand-'));
+  const file = join(dir, 'fan');
+  writeFileSync(file, '# fans\n250.0.0.0/8 172.16.0.0/16 dhcp\n\n10.0.0.0/8 192.168.0.0/16 dhcpp\n');
+  const r = await fand(['plan', '--config', file]);
+  t.is(r.code, 2);
+  t.regex(r.stderr, new RegExp(`${file}:4: unknown option 'dhcpp'`));
+  writeFileSync(file, '250.0.0.0/8 172.16.0.0/16\n250.128.0.0/9 10.1.0.0/16\n');
+  const o = await fand(['plan', '--config', file]);
+  t.is(o.code, 2);
+  t.regex(o.stderr, /overlap/);
+  const missing = await fand(['plan', '--config', join(dir, 'nope')]);
+  t.is(missing.code, 2);
+  t.regex(missing.stderr, /no such file/);
+});
+
+test('plan and run on a test host: the plan for an interface underlay; bad interfaces exit 2 and touch nothing', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('cli'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const h = lab.hosts[0]!;
+  await run('ip', ['-n', h.ns, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
+  const r = await fand(['plan', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--json'], h.ns);
+  t.is(r.code, 0, r.stderr);
+  const plan = JSON.parse(r.stdout) as { dataplane: { mode: string; reason: string }; fans: { slice: string; bridge: string; mtu: number }[]; resources: { kind: string; id: string }[] };
+  t.is(plan.dataplane.mode, 'userspace');
+  t.regex(plan.dataplane.reason, /fan\/version absent.*ipip/);
+  t.like(plan.fans[0], { slice: '250.1.10.0/24', bridge: 'fan-250-1-10', mtu: 1480 });
+  t.deepEqual(plan.resources.map((x) => x.id), [
+    'sysctl:net.ipv4.ip_forward', 'bridge:fan-250-1-10', 'address:fan-250-1-10:250.1.10.1/24', 'tun:ftun-250', 'route:250.0.0.0/8',
+  ]);
+  const human = await fand(['plan', '--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/16'], h.ns);
+  t.regex(human.stdout, /route   250\.0\.0\.0\/8 dev ftun-250 src 250\.1\.10\.1/);
+
+  const noIface = await fand(['--overlay', '250.0.0.0/8', '--underlay', 'eth9/16'], h.ns);
+  t.is(noIface.code, 2);
+  t.regex(noIface.stderr, /underlay eth9\/16: no such interface \(have: .*eth0.*\)/);
+  const noIpv4 = await fand(['--overlay', '250.0.0.0/8', '--underlay', 'v0/16'], h.ns);
+  t.is(noIpv4.code, 2);
+  t.regex(noIpv4.stderr, /v0.*no IPv4 address/);
+  const forced = await fand(['--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--dataplane', 'kernel-fan'], h.ns);
+  t.is(forced.code, 2);
+  t.regex(forced.stderr, /--dataplane kernel-fan: this host cannot run it: \/proc\/sys\/net\/fan\/version absent/);
+  // nothing was created by the failed runs
+  const links = (JSON.parse((await run('ip', ['-n', h.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+  t.deepEqual(links.sort(), ['eth0', 'lo', 'v0', 'v1']);
+});
+
+test('a bridge name held by another kind of device is an error that names it, and nothing is left', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('clash'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const h = lab.hosts[0]!;
+  await run('ip', ['-n', h.ns, 'link', 'add', h.bridge, 'type', 'veth', 'peer', 'name', 'v1']);
+  const r = await fand(['--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--log-level', 'silent'], h.ns);
+  t.is(r.code, 1);
+  t.regex(r.stderr, new RegExp(`bridge ${h.bridge}: a veth device already has this name`));
+  const links = (JSON.parse((await run('ip', ['-n', h.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+  t.deepEqual(links.sort(), ['eth0', h.bridge, 'lo', 'v1'].sort());
+  const fwd = (await run('ip', ['netns', 'exec', h.ns, 'cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim();
+  t.is(fwd, '0', 'ip_forward restored after the failed start');
+});

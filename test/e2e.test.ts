@@ -1,0 +1,189 @@
+// End to end, as root, in network namespaces: three hosts on one underlay
+// bridge, each running fand (userspace dataplane) with two containers.
+import test from 'ava';
+import { existsSync, statSync } from 'node:fs';
+import { Lab, tcpTransfer, udpTransfer, FAND_BIN, type LabHost } from '../src/demo/lab.js';
+import { inNs, run } from '../src/demo/exec.js';
+import { hex, ip, ipipPacket, ipv4Packet } from './helpers/packets.js';
+import { fileURLToPath } from 'node:url';
+
+const INJECT = fileURLToPath(new URL('./helpers/inject.js', import.meta.url));
+const lab = new Lab(Lab.uniquePrefix('e2e'));
+
+type Show = { pid: number; dataplane: { mode: string }; workers: { alive: number; configured: number }; fans: { bridge: string; counters: Record<string, number>; perWorker: Record<string, number>[] }[] };
+
+async function show(h: LabHost): Promise<Show> {
+  return JSON.parse((await inNs(h.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as Show;
+}
+
+async function snmpIcmp(ns: string, field: string): Promise<number> {
+  const lines = (await inNs(ns, 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Icmp:'));
+  const names = lines[0]!.split(/\s+/);
+  const values = lines[1]!.split(/\s+/);
+  return Number(values[names.indexOf(field)]);
+}
+
+async function hostState(ns: string): Promise<{ links: string[]; routes: string[]; addrs: string[]; forward: string }> {
+  const links = (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+  const routes = (JSON.parse((await run('ip', ['-n', ns, '-j', 'route', 'show'])).stdout) as { dst: string; dev: string }[]).map((r) => `${r.dst} ${r.dev}`);
+  const addrs = (JSON.parse((await run('ip', ['-n', ns, '-j', '-4', 'addr', 'show'])).stdout) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[])
+    .flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`));
+  const forward = (await inNs(ns, 'cat', ['/proc/sys/net/ipv4/ip_forward'])).stdout.trim();
+  return { links, routes, addrs, forward };
+}
+
+test.before(async () => {
+  await lab.build(3, 2);
+  for (const h of lab.hosts) {
+    await lab.startFand(h, ['--workers', '2']);
+    await lab.attachContainers(h);
+  }
+});
+
+test.after.always(async () => {
+  await lab.destroy();
+});
+
+test.serial('every container pings every other container across the fan', async (t) => {
+  const all = lab.containers();
+  const failed: string[] = [];
+  for (const a of all) {
+    for (const b of all) {
+      if (a !== b && !(await lab.ping(a.ns, b.address, 1, 3))) failed.push(`${a.address} -> ${b.address}`);
+    }
+  }
+  t.deepEqual(failed, []);
+  // The host itself reaches remote containers from its bridge address.
+  t.true(await lab.ping(lab.hosts[0]!.ns, lab.hosts[2]!.containers[1]!.address));
+});
+
+test.serial('TCP: 24 MiB each way between hosts arrive byte-identical', async (t) => {
+  const a = lab.hosts[0]!.containers[0]!;
+  const b = lab.hosts[1]!.containers[1]!;
+  const there = await tcpTransfer(a.ns, b.ns, b.address, 24 << 20, 5301);
+  t.is(there.received.bytes, 24 << 20);
+  t.is(there.received.sha256, there.sent.sha256);
+  const back = await tcpTransfer(b.ns, a.ns, a.address, 24 << 20, 5302);
+  t.is(back.received.bytes, 24 << 20);
+  t.is(back.received.sha256, back.sent.sha256);
+});
+
+test.serial('UDP: numbered datagrams arrive intact, none twice', async (t) => {
+  const a = lab.hosts[1]!.containers[0]!;
+  const b = lab.hosts[2]!.containers[0]!;
+  const r = await udpTransfer(a.ns, b.ns, b.address, 2000, 1400, 4, 5303);
+  t.is(r.bad, 0);
+  t.is(r.duplicates, 0);
+  t.true(r.received >= 1990, `received ${r.received} of 2000`);
+});
+
+test.serial('the underlay carries plain IPIP between the hosts\' underlay addresses', async (t) => {
+  const h1 = lab.hosts[0]!;
+  const h2 = lab.hosts[1]!;
+  const cap = inNs(h1.ns, 'timeout', ['6', 'tcpdump', '-n', '-l', '-i', 'eth0', '-c', '4', 'ip proto 4'], 10_000).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '', stderr: '' }));
+  await new Promise((r) => setTimeout(r, 1000)); // tcpdump needs a moment to attach
+  t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 2));
+  const out = (await cap).stdout;
+  t.regex(out, new RegExp(`IP ${h1.underlay} > ${h2.underlay}: IP ${h1.containers[0]!.address} > ${h2.containers[0]!.address}: ICMP echo request`));
+  t.regex(out, new RegExp(`IP ${h2.underlay} > ${h1.underlay}: IP ${h2.containers[0]!.address} > ${h1.containers[0]!.address}: ICMP echo reply`));
+});
+
+test.serial('injected hostile IPIP is dropped and counted by reason; no ICMP; daemon keeps running', async (t) => {
+  const h1 = lab.hosts[0]!;
+  const rogue = await lab.addUnderlayPeer('rogue', '172.16.9.9');
+  const me = ip(h1.underlay);
+  const rogueIp = ip('172.16.9.9');
+  const target = ip(h1.containers[0]!.address);
+  const udp = new Uint8Array(16).fill(7);
+  const inner = (src: string, dst: number) => ipv4Packet({ src: ip(src), dst, payload: udp });
+  const cases: Record<string, Uint8Array> = {
+    // the rogue speaks for host 2's containers
+    'in.spoofed-source': ipipPacket(rogueIp, me, inner(lab.hosts[1]!.containers[0]!.address, target)),
+    // inner destination in host 3's slice, sent to host 1
+    'in.inner-destination': ipipPacket(rogueIp, me, inner('250.9.9.5', ip(lab.hosts[2]!.containers[0]!.address))),
+    // outer source outside the underlay
+    'in.outer-source': ipipPacket(ip('192.168.77.7'), me, inner('250.9.9.5', target)),
+    'in.truncated': ipipPacket(rogueIp, me, inner('250.9.9.5', target).slice(0, 12)),
+    'in.inner-not-ipv4': ipipPacket(rogueIp, me, (() => { const p = inner('250.9.9.5', target); p[0] = 0x60; return p; })()),
+    'in.inner-malformed': ipipPacket(rogueIp, me, (() => { const p = inner('250.9.9.5', target); p[3] = p[3]! + 9; return p; })()),
+    'in.inner-checksum': ipipPacket(rogueIp, me, (() => { const p = inner('250.9.9.5', target); p[10] = p[10]! ^ 0xff; return p; })()),
+  };
+  const before = (await show(h1)).fans[0]!.counters;
+  const icmpBefore = await snmpIcmp(h1.ns, 'OutDestUnreachs');
+  const per = 5;
+  const hexes = Object.values(cases).flatMap((p) => Array<string>(per).fill(hex(p)));
+  const sent = JSON.parse((await inNs(rogue, process.execPath, [INJECT, h1.underlay, ...hexes])).stdout) as { sent: number; failed: number };
+  t.is(sent.sent, hexes.length);
+  t.is(sent.failed, 0);
+  await new Promise((r) => setTimeout(r, 500));
+  const after = await show(h1);
+  for (const reason of Object.keys(cases)) {
+    t.is((after.fans[0]!.counters[`drop.${reason}`] ?? 0) - (before[`drop.${reason}`] ?? 0), per, reason);
+  }
+  t.is(after.workers.alive, 2);
+  t.is(h1.fand!.child.exitCode, null);
+  t.is(await snmpIcmp(h1.ns, 'OutDestUnreachs'), icmpBefore, 'inbound IPIP drew ICMP destination-unreachable');
+  // and good traffic still flows
+  t.true(await lab.ping(h1.containers[0]!.ns, lab.hosts[1]!.containers[0]!.address));
+});
+
+test.serial('fand show in a namespace shows that namespace\'s daemon', async (t) => {
+  for (const h of lab.hosts) {
+    const s = await show(h);
+    t.is(s.fans[0]!.bridge, h.bridge);
+    t.is(s.dataplane.mode, 'userspace');
+    t.is(s.pid > 0, true);
+  }
+  const human = (await inNs(lab.hosts[1]!.ns, process.execPath, [FAND_BIN, 'show'])).stdout;
+  t.regex(human, /^Bridge\s+Overlay\s+Underlay\s+Flags\s+Dataplane/m);
+  t.regex(human, /fan-250-2-10\s+250\.0\.0\.0\/8\s+172\.16\.2\.10\/16\s+host-reserve 1\s+userspace\s+1480/);
+  // the control socket and its directory are root-only
+  const mode = (await run('stat', ['-c', '%a', '/run/fand'])).stdout.trim();
+  t.is(mode, '700');
+});
+
+test.serial('with 4 workers every inbound packet reaches the container exactly once', async (t) => {
+  const h2 = lab.hosts[1]!;
+  await lab.stopFand(h2);
+  await lab.startFand(h2, ['--workers', '4']);
+  await lab.attachContainers(h2);
+  const a = lab.hosts[0]!.containers[1]!;
+  const b = h2.containers[1]!;
+  const r = await udpTransfer(a.ns, b.ns, b.address, 3000, 200, 16, 5304);
+  t.is(r.duplicates, 0);
+  t.is(r.bad, 0);
+  t.true(r.received >= 2985, `received ${r.received} of 3000`);
+  const s = await show(h2);
+  t.is(s.workers.alive, 4);
+  const busy = s.fans[0]!.perWorker.filter((w) => (w['rx.packets'] ?? 0) > 0).length;
+  t.true(busy >= 2, `inbound spread over ${busy} worker(s)`);
+  const rx = s.fans[0]!.perWorker.reduce((n, w) => n + (w['rx.packets'] ?? 0), 0);
+  t.true(rx >= r.received, `workers wrote ${rx} packets to the TUN for ${r.received} datagrams`);
+});
+
+test.serial('stop removes everything fand created; kill -9 and restart recovers without duplicates', async (t) => {
+  const h3 = lab.hosts[2]!;
+  const pristine = { links: ['lo', 'eth0', 'c1', 'c2'], forward: '0' };
+  // kill -9: everything stays behind...
+  await lab.stopFand(h3, 'SIGKILL');
+  let st = await hostState(h3.ns);
+  t.true(st.links.includes(h3.bridge) && st.links.includes('ftun-250'));
+  // ...and a new daemon adopts and repairs it
+  const f = await lab.startFand(h3, ['--workers', '2']);
+  t.true(f.logs.some((l) => String(l['msg']).includes('did not stop cleanly')));
+  await lab.attachContainers(h3);
+  t.true(await lab.ping(lab.hosts[0]!.containers[0]!.ns, h3.containers[0]!.address, 1, 3));
+  st = await hostState(h3.ns);
+  t.is(st.routes.filter((r) => r.startsWith('250.0.0.0/8')).length, 1);
+  t.is(st.addrs.filter((a) => a.startsWith(h3.bridge)).length, 1);
+  // a clean stop leaves the host as it was before fand
+  t.is(await lab.stopFand(h3), 0);
+  st = await hostState(h3.ns);
+  t.deepEqual(st.links.sort(), [...pristine.links].sort());
+  t.deepEqual(st.routes.filter((r) => r.startsWith('250.')), []);
+  t.deepEqual(st.addrs.filter((a) => a.includes(' 250.')), []);
+  t.is(st.forward, pristine.forward);
+  const ino = statSync(`/run/netns/${h3.ns}`).ino;
+  t.false(existsSync(`/run/fand/fand-${ino}.state.json`), 'state file left behind');
+  t.false(existsSync(`/run/fand/fand-${ino}.sock`), 'control socket left behind');
+});

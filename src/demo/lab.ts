@@ -69,6 +69,11 @@ export class Lab {
       const underlay = `172.16.${i}.10`;
       await run('ip', ['-n', ns, 'addr', 'add', `${underlay}/16`, 'dev', 'eth0']);
       await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+      // Like a real host: a default route (to a gateway nobody answers for,
+      // inside the lab) and strict reverse-path filtering, as many
+      // distributions set it. fand must work under both.
+      await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
+      await inNs(ns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter && echo 1 > /proc/sys/net/ipv4/conf/default/rp_filter']);
       const host: LabHost = { index: i, ns, underlay, slicePrefix: `250.${i}.10`, bridge: `fan-250-${i}-10`, containers: [] };
       for (let j = 1; j <= containersPerHost; j++) {
         const cns = `${ns}c${j}`;

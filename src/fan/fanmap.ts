@@ -299,7 +299,7 @@ export function sliceNetworkOf(map: FanMap, underlayHost: number): number {
 // Naming rule (copied to the README):
 //   bridge: "fan-" + the slice's significant octets, ceil(prefix/8) of them,
 //           joined by "-":  250.3.4.0/24 -> fan-250-3-4,
-//           10.16.0.0/20 -> fan-10-16, 100.64.128.0/18 -> fan-100-64-128.
+//           10.16.0.0/20 -> fan-10-16-0, 100.64.128.0/18 -> fan-100-64-128.
 //   tunnel: "ftun-" + the overlay's significant octets: 250.0.0.0/8 -> ftun-250.
 //   When that is longer than 15 bytes, the name is the prefix ("fan-" or
 //   "ftun-") + the network address as 8 lowercase hex digits:

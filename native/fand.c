@@ -1,7 +1,8 @@
 // fand_native: the syscalls of the fand dataplane, batched.
 //
 // Thin on purpose: open TUN queues and raw sockets, move batches of packets
-// between them and caller-owned buffers, poll, eventfd, sd_notify. No policy.
+// between them and caller-owned buffers, poll, eventfd, sd_notify, and one
+// rtnetlink request/reply for the control plane. No policy.
 //
 // Conventions (see src/native/index.ts for the typed view):
 // - fds are plain ints; every fd created here is O_NONBLOCK and O_CLOEXEC.
@@ -37,6 +38,7 @@
 
 #include <linux/filter.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
 
 #include <node_api.h>
 
@@ -52,6 +54,19 @@
 #ifndef TUN_F_USO6
 #define TUN_F_USO6 0x40
 #endif
+
+// Extended ACK (error strings in NLMSG_ERROR replies): Linux 4.12,
+// include/uapi/linux/netlink.h. SOL_NETLINK: include/linux/socket.h.
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+// Receive buffer of netlinkRequest: one reply (an ACK, or an error echoing
+// the request) fits with room to spare.
+#define FAND_NETLINK_REPLY_MAX 65536
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -743,6 +758,85 @@ static napi_value if_index(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------
+// rtnetlink (control plane)
+
+// netlinkRequest(msg, timeoutMs): reply
+// One request/reply on a fresh NETLINK_ROUTE socket: send msg (a complete
+// netlink message, built in TypeScript), wait up to timeoutMs for the first
+// reply datagram, return a copy of it, close. The message is not inspected:
+// the kernel validates it and answers with NLMSG_ERROR (see parseAck in
+// src/dataplane/kernel-fan/netlink.ts). NETLINK_EXT_ACK is turned on when the
+// kernel has it, so errors carry the kernel's message.
+static napi_value netlink_request(napi_env env, napi_callback_info info) {
+  args_t a;
+  uint8_t *msg;
+  size_t len;
+  int32_t timeout;
+  if (args_init(env, info, "netlinkRequest", 2, &a) ||
+      arg_u8(&a, 0, "msg", &msg, &len) ||
+      arg_int_in(&a, 1, "timeoutMs", 0, INT32_MAX, &timeout))
+    return NULL;
+  if (len < sizeof(struct nlmsghdr) || len > FAND_NETLINK_REPLY_MAX)
+    return throw_range(env, "netlinkRequest",
+                       "msg must hold 16 to 65536 bytes (one netlink message)");
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0)
+    return throw_errno(env, errno, "socket(AF_NETLINK, NETLINK_ROUTE)", "netlink", NULL);
+  int one = 1;
+  (void)setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);  // best effort
+
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;  // nl_pid 0: the kernel
+  ssize_t r;
+  do {
+    r = sendto(fd, msg, len, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "sendto", "netlink", NULL);
+  }
+
+  struct pollfd p = {.fd = fd, .events = POLLIN, .revents = 0};
+  int ready;
+  do {
+    ready = poll(&p, 1, timeout);  // on EINTR the wait restarts in full
+  } while (ready < 0 && errno == EINTR);
+  if (ready <= 0) {
+    int err = ready < 0 ? errno : ETIMEDOUT;
+    close(fd);
+    return throw_errno(env, err, ready < 0 ? "poll" : "recv", "netlink",
+                       ready < 0 ? NULL : "no reply from the kernel in time "
+                                          "(was NLM_F_ACK set?)");
+  }
+  uint8_t *reply = malloc(FAND_NETLINK_REPLY_MAX);
+  if (reply == NULL) {
+    close(fd);
+    return throw_errno(env, ENOMEM, "malloc", "netlink", NULL);
+  }
+  // MSG_TRUNC: the datagram's real length, to detect a reply that did not fit.
+  do {
+    r = recv(fd, reply, FAND_NETLINK_REPLY_MAX, MSG_TRUNC);
+  } while (r < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (r < 0) {
+    free(reply);
+    return throw_errno(env, err, "recv", "netlink", NULL);
+  }
+  if (r > FAND_NETLINK_REPLY_MAX) {
+    free(reply);
+    return throw_errno(env, EMSGSIZE, "recv", "netlink", "reply larger than 64 KiB");
+  }
+  napi_value out;
+  napi_status st = napi_create_buffer_copy(env, (size_t)r, reply, NULL, &out);
+  free(reply);
+  if (st != napi_ok) return throw_errno(env, ENOMEM, "napi_create_buffer_copy", "netlink", NULL);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // Module
 
 static void set_const(napi_env env, napi_value obj, const char *name, int64_t v) {
@@ -768,6 +862,7 @@ NAPI_MODULE_INIT() {
       FN("close", do_close),
       FN("sdNotify", sd_notify),
       FN("ifIndex", if_index),
+      FN("netlinkRequest", netlink_request),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)

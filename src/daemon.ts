@@ -8,7 +8,8 @@ import type { FanSpec } from './config/fanfile.js';
 import { resolveFans } from './fan/resolve.js';
 import { IpCommand, type HostNet } from './host/ip.js';
 import { ensure, teardown, type Created } from './host/ensure.js';
-import { chooseDataplane, probeKernel, type Choice } from './dataplane/select.js';
+import { chooseDataplane, probeKernel, type Choice, type KernelFacts } from './dataplane/select.js';
+import { KernelIpipDataplane } from './dataplane/kernel-ipip/index.js';
 import type { Dataplane, DataplaneMode } from './dataplane/dataplane.js';
 import { UserspaceDataplane } from './dataplane/userspace/index.js';
 import { makePlan, type Plan } from './plan.js';
@@ -37,9 +38,9 @@ interface StateFile {
 export class AlreadyRunning extends Error {}
 
 /** Builds the dataplane object for a mode (a lookup, not a chain of ifs). */
-const DATAPLANES: Record<DataplaneMode, ((o: DaemonOptions) => Dataplane) | undefined> = {
-  userspace: (o) => new UserspaceDataplane(o.workers, o.checkInnerSource),
-  'kernel-ipip': undefined,
+const DATAPLANES: Record<DataplaneMode, ((o: DaemonOptions, k: KernelFacts) => Dataplane) | undefined> = {
+  userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip),
+  'kernel-ipip': () => new KernelIpipDataplane(),
   'kernel-fan': undefined,
 };
 
@@ -49,7 +50,7 @@ export async function prepare(opts: DaemonOptions, host: HostNet): Promise<{ fan
   const choice = chooseDataplane(opts.dataplane, facts);
   const make = DATAPLANES[choice.mode];
   if (!make) throw new Error(`dataplane ${choice.mode} has no implementation`);
-  const dp = make(opts);
+  const dp = make(opts, facts);
   return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp) };
 }
 

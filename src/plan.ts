@@ -52,7 +52,8 @@ export function hostResources(fans: readonly ResolvedFan[], dp: Pick<Dataplane, 
     out.push(address(f.bridge, `${formatIpv4(f.slice.bridgeAddress)}/${f.slice.prefix}`));
     out.push(...dp.resources(f));
   }
-  return out;
+  // Shared devices (tunl0) appear once per fan: keep the first of each id.
+  return out.filter((r, i) => out.findIndex((x) => x.id === r.id) === i);
 }
 
 export function makePlan(fans: readonly ResolvedFan[], choice: Choice, workers: number, dp: Pick<Dataplane, 'resources'>): Plan {

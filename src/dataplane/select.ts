@@ -21,8 +21,8 @@ export interface Choice {
   readonly reason: string;
 }
 
-/** Modes this build of fand can run. The kernel modes arrive with issue 4. */
-export const IMPLEMENTED: ReadonlySet<DataplaneMode> = new Set(['userspace']);
+/** Modes this build of fand can run. */
+export const IMPLEMENTED: ReadonlySet<DataplaneMode> = new Set(['kernel-ipip', 'userspace']);
 
 export class DataplaneError extends Error {}
 
@@ -53,6 +53,8 @@ const exists = (p: string) => access(p).then(() => true, () => false);
 
 export async function probeKernel(): Promise<KernelFacts> {
   const notes: string[] = [];
+  // /sys/module/ipip exists when ipip is a loaded module, and also when it is
+  // built in (it has a parameter, log_ecn_error).
   let ipip = await exists('/sys/module/ipip');
   if (!ipip) {
     // The Fan patch lives in the ipip module, so load it before looking for either.

@@ -3,8 +3,8 @@
 // network), each running fand, with "containers" as namespaces attached to
 // the host's fan bridge. Used by `fand demo` and by the end-to-end tests.
 // Every name carries a per-lab prefix, and `destroy` removes it all.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { inNs, run } from './exec.js';
@@ -35,6 +35,12 @@ export interface Fand {
   readonly exited: Promise<number | null>;
 }
 
+const LIVE = new Set<Lab>();
+process.once('exit', () => { for (const lab of LIVE) lab.destroySync(); });
+for (const sig of ['SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => { for (const lab of LIVE) lab.destroySync(); process.exit(128 + (sig === 'SIGTERM' ? 15 : 1)); });
+}
+
 export class Lab {
   readonly hosts: LabHost[] = [];
   readonly underlayNs: string;
@@ -43,6 +49,26 @@ export class Lab {
 
   constructor(readonly prefix: string) {
     this.underlayNs = `${prefix}-ul`;
+    LIVE.add(this);
+  }
+
+  /**
+   * Last-resort cleanup when the process exits without destroy() (a test
+   * runner's timeout, an uncaught exception): synchronous, so it runs in an
+   * 'exit' handler. Killing a namespace's processes is left to the kernel:
+   * deleting the namespace removes its devices, routes and rules.
+   */
+  destroySync(): void {
+    for (const h of this.hosts) { try { h.fand?.child.kill('SIGKILL'); } catch { /* gone */ } }
+    for (const ns of [...this.namespaces].reverse()) {
+      try { execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore' }); } catch { /* gone */ }
+    }
+    this.namespaces.length = 0;
+    for (const ino of this.nsInodes) {
+      rmSync(`/run/fand/fand-${ino}.state.json`, { force: true });
+      rmSync(`/run/fand/fand-${ino}.sock`, { force: true });
+    }
+    LIVE.delete(this);
   }
 
   static uniquePrefix(tag = 'fd'): string {
@@ -166,6 +192,8 @@ export class Lab {
     for (const ns of [...this.namespaces].reverse()) {
       await run('ip', ['netns', 'del', ns]).catch(() => undefined);
     }
+    this.namespaces.length = 0;
+    LIVE.delete(this);
     // State and sockets of daemons that were killed would otherwise be read by
     // a later daemon in a namespace that happens to get the same inode.
     for (const ino of this.nsInodes) {

@@ -7,6 +7,9 @@
 import type { HostNet, LinkInfo, RouteInfo } from './ip.js';
 import type { Resource } from './resources.js';
 import { formatIpv4 } from '../fan/ipv4.js';
+import { makeFanMap, parseNetwork } from '../fan/fanmap.js';
+import { parseIpv4 } from '../fan/ipv4.js';
+import { sliceRouteCommands, sliceRouteDeleteCommands, type SliceRouteSpec } from '../dataplane/kernel-ipip/routes.js';
 
 export class SetupError extends Error {}
 
@@ -98,6 +101,40 @@ export async function ensure(host: HostNet, resources: readonly Resource[], opts
         }
         break;
       }
+      case 'link-up': {
+        const l = links.find((x) => x.name === r.name);
+        if (!l) throw new SetupError(`${r.name}: no such device (it appears when the ipip module is loaded)`);
+        // Restored on teardown: fand does not own this device, only its state.
+        const previous = owned?.previous ?? JSON.stringify({ up: l.up, mtu: l.mtu });
+        if (!l.up || l.mtu !== r.mtu) {
+          await host.apply([['link', 'set', 'dev', r.name, 'mtu', String(r.mtu), 'up']]);
+          opts.log(`${r.name} up, mtu ${r.mtu} (was ${l.up ? 'up' : 'down'}, mtu ${l.mtu})`);
+        }
+        await record({ resource: r, previous });
+        break;
+      }
+      case 'slice-routes': {
+        const lines = sliceRouteCommands(routeSpec(r));
+        const t0 = process.hrtime.bigint();
+        // Recorded first: if the batch fails half-way, teardown still flushes what it added.
+        await record({ resource: r });
+        await host.apply(lines);
+        const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+        opts.log(`installed ${r.count} routes and nexthops via ${r.dev} in ${ms.toFixed(0)} ms`, { routes: r.count, ms });
+        break;
+      }
+      case 'blackhole-rule': {
+        const rules = await host.rules();
+        const has = rules.some((x) => x.iif === r.iif && x.action === 'blackhole' && x.priority === r.pref);
+        if (!has) {
+          await host.apply([['rule', 'add', 'iif', r.iif, 'blackhole', 'pref', String(r.pref)]]);
+          opts.log(`rule iif ${r.iif} blackhole pref ${r.pref}`);
+          await record({ resource: r });
+        } else if (owned) {
+          await record(owned);
+        }
+        break;
+      }
       case 'route': {
         routes ??= await host.routes();
         const existing = routes.find((x) => x.dst === r.dst);
@@ -144,6 +181,28 @@ export async function teardown(host: HostNet, created: readonly Created[], log: 
           });
           log(`removed ${r.kind} ${r.name}`);
           break;
+        case 'link-up': {
+          const p = JSON.parse(c.previous ?? '{}') as { up?: boolean; mtu?: number };
+          const args = ['link', 'set', 'dev', r.name];
+          if (p.mtu) args.push('mtu', String(p.mtu));
+          if (p.up === false) args.push('down');
+          await host.apply([args]);
+          log(`restored ${r.name} (${p.up ? 'up' : 'down'}, mtu ${p.mtu})`);
+          break;
+        }
+        case 'slice-routes': {
+          const t0 = process.hrtime.bigint();
+          // -force: lines for routes that are already gone must not stop the rest.
+          await host.apply(sliceRouteDeleteCommands(routeSpec(r)), { force: true }).catch(() => undefined);
+          log(`removed the routes of ${r.overlay} via ${r.dev} in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms`);
+          break;
+        }
+        case 'blackhole-rule':
+          await host.apply([['rule', 'del', 'iif', r.iif, 'blackhole', 'pref', String(r.pref)]]).catch((e: Error) => {
+            if (!/No such file or directory/.test(e.message)) throw e;
+          });
+          log(`removed rule iif ${r.iif} blackhole`);
+          break;
         case 'address':
           await host.apply([['addr', 'del', r.cidr, 'dev', r.dev]]).catch((e: Error) => {
             if (!/Cannot assign requested address|Cannot find device/.test(e.message)) throw e;
@@ -156,6 +215,11 @@ export async function teardown(host: HostNet, created: readonly Created[], log: 
     }
   }
   return errors;
+}
+
+function routeSpec(r: Extract<Resource, { kind: 'slice-routes' }>): SliceRouteSpec {
+  const map = makeFanMap(parseNetwork(r.overlay, 'overlay'), parseNetwork(r.underlay, 'underlay'));
+  return { map, local: parseIpv4(r.local) ?? 0, dev: r.dev, src: r.src, fanIndex: r.fanIndex };
 }
 
 function kindClash(name: string, want: string, l: LinkInfo): string {

@@ -33,13 +33,23 @@ export interface RouteInfo {
   readonly gateway: string | undefined;
 }
 
+export interface RuleInfo {
+  readonly priority: number;
+  readonly iif: string | undefined;
+  readonly action: string | undefined;
+}
+
 export interface HostNet {
   links(): Promise<LinkInfo[]>;
   addresses(): Promise<InterfaceAddrs[]>;
   routes(): Promise<RouteInfo[]>;
   defaultRouteIface(): Promise<string | undefined>;
-  /** Applies `ip` commands (argument vectors without the leading `ip`) in one `ip -batch`. */
-  apply(commands: readonly string[][]): Promise<void>;
+  rules(): Promise<RuleInfo[]>;
+  /**
+   * Applies `ip` commands (argument vectors without the leading `ip`) in one
+   * `ip -batch`; with `force`, failing lines do not stop the rest (teardown).
+   */
+  apply(commands: readonly string[][], opts?: { force?: boolean }): Promise<void>;
   readSysctl(key: string): Promise<string | undefined>;
   writeSysctl(key: string, value: string): Promise<void>;
 }
@@ -60,10 +70,20 @@ interface IpLinkJson {
   linkinfo?: { info_kind?: string; info_data?: { type?: string; pi?: boolean; vnet_hdr?: boolean; multi_queue?: boolean; persist?: boolean } };
 }
 
-/** The real host, through the `ip` command of iproute2. */
+/**
+ * The real host, through the `ip` command of iproute2. With `netns`, every
+ * `ip` call is made with `-n NETNS` (tests use this; sysctls are always those
+ * of fand's own namespace).
+ */
 export class IpCommand implements HostNet {
+  constructor(private readonly netns?: string) {}
+
+  private ip(args: string[]): Promise<string> {
+    return runIp(this.netns ? ['-n', this.netns, ...args] : args);
+  }
+
   async links(): Promise<LinkInfo[]> {
-    const json = JSON.parse(await runIp(['-j', '-d', 'link', 'show'])) as IpLinkJson[];
+    const json = JSON.parse(await this.ip(['-j', '-d', 'link', 'show'])) as IpLinkJson[];
     return json.map((l) => {
       const d = l.linkinfo?.info_data;
       const kind = l.linkinfo?.info_kind;
@@ -84,7 +104,7 @@ export class IpCommand implements HostNet {
   async addresses(): Promise<InterfaceAddrs[]> {
     // Not `-4`: that hides interfaces without an IPv4 address, and the error
     // must say "has no IPv4 address", not "no such interface".
-    const json = JSON.parse(await runIp(['-j', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
+    const json = JSON.parse(await this.ip(['-j', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
     return json.map((l) => ({
       name: l.ifname,
       addresses: (l.addr_info ?? [])
@@ -94,20 +114,27 @@ export class IpCommand implements HostNet {
   }
 
   async routes(): Promise<RouteInfo[]> {
-    const json = JSON.parse(await runIp(['-j', '-4', 'route', 'show', 'table', 'main'])) as { dst: string; dev?: string; prefsrc?: string; gateway?: string }[];
+    const json = JSON.parse(await this.ip(['-j', '-4', 'route', 'show', 'table', 'main'])) as { dst: string; dev?: string; prefsrc?: string; gateway?: string }[];
     return json.map((r) => ({ dst: r.dst, dev: r.dev, prefsrc: r.prefsrc, gateway: r.gateway }));
+  }
+
+  async rules(): Promise<RuleInfo[]> {
+    const json = JSON.parse(await this.ip(['-j', '-4', 'rule', 'show'])) as { priority: number; iif?: string; action?: string }[];
+    return json.map((r) => ({ priority: r.priority, iif: r.iif, action: r.action }));
   }
 
   async defaultRouteIface(): Promise<string | undefined> {
     return (await this.routes()).find((r) => r.dst === 'default')?.dev;
   }
 
-  apply(commands: readonly string[][]): Promise<void> {
+  apply(commands: readonly string[][], opts: { force?: boolean } = {}): Promise<void> {
     if (commands.length === 0) return Promise.resolve();
     // One process for the whole batch; `-force` is not used, so the first
     // failing line stops it and its message names the line.
     return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      const child = spawn('ip', [...(this.netns ? ['-n', this.netns] : []), ...(opts.force ? ['-force'] : []), '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      // ip stops reading at the first failing line: its exit status and stderr tell why, not EPIPE.
+      child.stdin.on('error', () => undefined);
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
       child.on('error', (e) => reject(new HostNetError(`ip -batch: ${e.message}`)));

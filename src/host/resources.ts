@@ -7,7 +7,13 @@ export type Resource =
   | { readonly kind: 'bridge'; readonly id: string; readonly name: string; readonly mtu: number }
   | { readonly kind: 'address'; readonly id: string; readonly dev: string; readonly cidr: string }
   | { readonly kind: 'tun'; readonly id: string; readonly name: string; readonly mtu: number; readonly txqueuelen: number; readonly vnetHdr: boolean }
-  | { readonly kind: 'route'; readonly id: string; readonly dst: string; readonly dev: string; readonly src: string };
+  | { readonly kind: 'route'; readonly id: string; readonly dst: string; readonly dev: string; readonly src: string }
+  /** A device fand does not create (tunl0 exists once the ipip module is loaded) but brings up with an MTU. */
+  | { readonly kind: 'link-up'; readonly id: string; readonly name: string; readonly mtu: number }
+  /** One route per remote slice: `SLICE via HOST dev DEV onlink src SRC proto PROTO` (kernel-ipip). */
+  | { readonly kind: 'slice-routes'; readonly id: string; readonly dev: string; readonly overlay: string; readonly underlay: string; readonly local: string; readonly src: string; readonly fanIndex: number; readonly count: number }
+  /** A policy rule `iif DEV blackhole`: packets the kernel decapsulates on DEV are discarded silently. */
+  | { readonly kind: 'blackhole-rule'; readonly id: string; readonly iif: string; readonly pref: number };
 
 export const sysctl = (key: string, value: string): Resource => ({ kind: 'sysctl', id: `sysctl:${key}`, key, value });
 export const bridge = (name: string, mtu: number): Resource => ({ kind: 'bridge', id: `bridge:${name}`, name, mtu });
@@ -15,6 +21,11 @@ export const address = (dev: string, cidr: string): Resource => ({ kind: 'addres
 export const tun = (name: string, mtu: number, txqueuelen: number, vnetHdr = false): Resource =>
   ({ kind: 'tun', id: `tun:${name}`, name, mtu, txqueuelen, vnetHdr });
 export const route = (dst: string, dev: string, src: string): Resource => ({ kind: 'route', id: `route:${dst}`, dst, dev, src });
+
+export const linkUp = (name: string, mtu: number): Resource => ({ kind: 'link-up', id: `link-up:${name}`, name, mtu });
+export const sliceRoutes = (dev: string, overlay: string, underlay: string, local: string, src: string, fanIndex: number, count: number): Resource =>
+  ({ kind: 'slice-routes', id: `slice-routes:${dev}:${overlay}`, dev, overlay, underlay, local, src, fanIndex, count });
+export const blackholeRule = (iif: string, pref: number): Resource => ({ kind: 'blackhole-rule', id: `blackhole-rule:${iif}`, iif, pref });
 
 /** One line per resource, as `fand plan` prints it. */
 export function describe(r: Resource): string {
@@ -24,5 +35,8 @@ export function describe(r: Resource): string {
     case 'address': return `address ${r.cidr} on ${r.dev}`;
     case 'tun': return `tun     ${r.name} mtu ${r.mtu} multi-queue txqueuelen ${r.txqueuelen}${r.vnetHdr ? ' vnet_hdr' : ''}`;
     case 'route': return `route   ${r.dst} dev ${r.dev} src ${r.src}`;
+    case 'link-up': return `link    ${r.name} up mtu ${r.mtu}`;
+    case 'slice-routes': return `routes  ${r.count} x SLICE nhid N src ${r.src} proto 250, nexthop N via HOST dev ${r.dev} onlink (one per remote host of ${r.underlay})`;
+    case 'blackhole-rule': return `rule    iif ${r.iif} blackhole pref ${r.pref} (the kernel's own IPIP decapsulation is discarded)`;
   }
 }

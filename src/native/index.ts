@@ -144,6 +144,20 @@ export interface Native {
   sdNotify(state: string, socketPath?: string): boolean;
   /** if_nametoindex; 0 when there is no such interface. */
   ifIndex(name: string): number;
+
+  /**
+   * One rtnetlink round trip in the calling thread's network namespace:
+   * opens an AF_NETLINK/NETLINK_ROUTE socket (close-on-exec), sends `msg`
+   * (one complete netlink message, host byte order, e.g. from
+   * dataplane/kernel-fan/netlink.ts), waits up to timeoutMs (>= 0) for the
+   * first reply datagram, closes, and returns a copy of it (at most 64 KiB).
+   * Extended ACKs are enabled when the kernel has them. Kernel-level
+   * failures arrive in the reply (read it with parseAck); socket failures
+   * throw a NativeError, ETIMEDOUT when nothing came back (a request without
+   * NLM_F_ACK that succeeds gets no reply). Blocks the thread: control plane
+   * only.
+   */
+  netlinkRequest(msg: Uint8Array, timeoutMs: number): Uint8Array;
 }
 
 /** The package root: the nearest ancestor of this file holding package.json. */

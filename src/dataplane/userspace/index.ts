@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { native } from '../../native/index.js';
 import { makePacketContext } from '../packet/context.js';
 import { COUNTER_COUNT, DROP_NAMES, TRAFFIC_NAMES } from '../counters.js';
-import { route, tun, type Resource } from '../../host/resources.js';
+import { blackholeRule, linkUp, route, sysctl, tun, type Resource } from '../../host/resources.js';
+import { TUNL0 } from '../kernel-ipip/index.js';
 import type { Dataplane, FanCounters } from '../dataplane.js';
 import type { ResolvedFan } from '../../fan/resolved.js';
 import type { Logger } from '../../log.js';
@@ -18,6 +19,8 @@ const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 /** A long TUN transmit queue: bursts from the bridge must not be dropped before the workers read them. */
 const TUN_TXQUEUELEN = 4096;
 const RESTART_DELAY_MS = 1000;
+/** Before the main table (32766) and after the local table (0). */
+const TUNL0_BLACKHOLE_PREF = 90;
 
 interface Slot {
   worker: Worker | undefined;
@@ -35,17 +38,34 @@ export class UserspaceDataplane implements Dataplane {
   private stopping = false;
   private log!: Logger;
 
-  constructor(private readonly workers: number, private readonly checkInnerSource = true) {}
+  /**
+   * @param kernelIpip the kernel has the ipip module: its tunl0 must be
+   *   neutralised (see resources()).
+   */
+  constructor(private readonly workers: number, private readonly checkInnerSource = true, private readonly kernelIpip = false) {}
 
   resources(fan: ResolvedFan): Resource[] {
     // The whole overlay goes to the TUN; this host's slice is more specific and
     // stays on the bridge. `src` makes the host's own traffic into the overlay
     // leave from its bridge address, which the receiving host accepts as coming
     // from this host's slice (as fanctl does).
-    return [
+    const own: Resource[] = [
       tun(fan.tun, fan.mtu, TUN_TXQUEUELEN),
       route(formatCidr(fan.map.overlay), fan.tun, formatIpv4(fan.slice.bridgeAddress)),
     ];
+    if (!this.kernelIpip) return own;
+    // With the ipip module loaded, the kernel handles inbound IPIP too: with
+    // tunl0 down, tunnel4_rcv() answers every packet with ICMP port
+    // unreachable (which makes kernel-ipip peers count tunnel errors); with
+    // tunl0 up, it decapsulates and forwards a second copy of what the
+    // workers deliver. So: tunl0 up, and everything it decapsulates
+    // discarded by a policy rule, silently (raw sockets still get every
+    // packet: raw delivery comes before the protocol handler). Rule 0 (the
+    // local table) still comes first, so packets for this host's own
+    // addresses are also refused by strict reverse-path filtering on tunl0
+    // (their sources route via the TUN); where net.ipv4.conf.all.rp_filter
+    // is 2, such packets may arrive twice.
+    return [...own, linkUp(TUNL0, fan.mtu), blackholeRule(TUNL0, TUNL0_BLACKHOLE_PREF), sysctl(`net.ipv4.conf.${TUNL0}.rp_filter`, '1')];
   }
 
   async start(fans: readonly ResolvedFan[], log: Logger): Promise<void> {

@@ -1,0 +1,330 @@
+// rtnetlink messages for the kernel Fan dataplane, built as bytes.
+//
+// Canonical's out-of-tree Fan patch ("UBUNTU: SAUCE: fan: tunnel multiple
+// mapping mode (v3)", Jay Vosburgh, 2015, carried in Ubuntu kernels) extends the `ipip` link kind: a tunnel with no remote address may carry a
+// fan map, and then picks each packet's outer destination from its inner
+// one. The map travels in IFLA_INFO_DATA of an RTM_NEWLINK as
+//
+//   IFLA_IPTUN_FAN_MAP (33, nested)
+//     IFLA_FAN_MAPPING (1) = struct ip_tunnel_fan_map   (one per mapping)
+//
+//   struct ip_tunnel_fan_map {     // 12 bytes; `struct ifla_fan_map` in some
+//     __be32 underlay;             //   trees, same layout
+//     __be32 overlay;
+//     __u16  underlay_prefix;      // host byte order
+//     __u16  overlay_prefix;       // host byte order
+//   };
+//
+// Sources read:
+// - Ubuntu's include/uapi/linux/if_tunnel.h: `__IFLA_IPTUN_VENDOR_BREAK,
+//   IFLA_IPTUN_FAN_MAP = 33`, `enum { IFLA_FAN_UNSPEC, IFLA_FAN_MAPPING }`,
+//   and the struct above.
+// - Ubuntu's net/ipv4/ipip.c, in an Ubuntu OEM tree recent enough to use
+//   struct rtnl_newlink_params (anthonywong/ubuntu-oem-kernel-mirror):
+//   ipip_policy has `[IFLA_IPTUN_FAN_MAP] = { .type = NLA_NESTED }`;
+//   ipip_netlink_fan() walks it with nla_for_each_nested and hands each
+//   payload to ipip_fan_set_map(), which reads the prefixes directly
+//   (inet_make_mask(map->overlay_prefix): no byte swap, so host order) and
+//   the addresses with ntohl. It returns EINVAL when the tunnel also has a
+//   remote address, when host bits are set, and for any prefixes other than
+//   overlay /8 over underlay /16 (that version keeps a 256-entry table
+//   indexed by the overlay's first octet). An older ipip.c with the same
+//   patch (a list of struct ip_fan_map, ipip_fan_add_map) took any prefixes.
+//   An all-zero mapping flushes the map.
+// - Ubuntu's iproute2 patch, as carried by NixOS/nixpkgs
+//   pkgs/os-specific/linux/iproute/1001-ubuntu-poc-fan-driver-v3.patch:
+//   `ip link ... type ipip fan-map OVERLAY/LEN:UNDERLAY/LEN ...` adds the
+//   nest with addattr_nest (no NLA_F_NESTED flag) and one addattr_l of
+//   IFLA_FAN_MAPPING per word; this module builds the same bytes.
+//
+// The patch also registers the sysctl net/fan/version (= 3), so
+// /proc/sys/net/fan/version tells whether the running kernel has it.
+//
+// Everything here is a pure function over Uint8Array: the addon's
+// netlinkRequest() sends the bytes, parseAck() reads the answer.
+import { endianness } from 'node:os';
+import { formatCidr, type Cidr } from '../../fan/ipv4.js';
+
+// ---------------------------------------------------------------------------
+// Constants, with the uapi header each comes from.
+
+// include/uapi/linux/netlink.h
+/** sizeof(struct nlmsghdr): u32 nlmsg_len, u16 nlmsg_type, u16 nlmsg_flags, u32 nlmsg_seq, u32 nlmsg_pid. */
+export const NLMSG_HDRLEN = 16;
+/** sizeof(struct nlattr) / struct rtattr: u16 nla_len, u16 nla_type. */
+export const NLA_HDRLEN = 4;
+/** NLMSG_ALIGNTO / NLA_ALIGNTO: messages and attributes start on 4-byte boundaries. */
+export const NLA_ALIGNTO = 4;
+export const NLMSG_NOOP = 0x1;
+/** Error or ACK: payload is struct nlmsgerr { int error; struct nlmsghdr msg; }. */
+export const NLMSG_ERROR = 0x2;
+export const NLMSG_DONE = 0x3;
+export const NLM_F_REQUEST = 0x1;
+export const NLM_F_ACK = 0x4;
+/** With RTM_NEWLINK: fail with EEXIST if the device exists. */
+export const NLM_F_EXCL = 0x200;
+/** With RTM_NEWLINK: create the device if it does not exist. */
+export const NLM_F_CREATE = 0x400;
+/** On an NLMSG_ERROR reply: the echoed request was cut to its header. */
+export const NLM_F_CAPPED = 0x100;
+/** On an NLMSG_ERROR reply: extended-ACK attributes follow (NETLINK_EXT_ACK). */
+export const NLM_F_ACK_TLVS = 0x200;
+/** enum nlmsgerr_attrs: NLMSGERR_ATTR_MSG, a NUL-terminated error string. */
+export const NLMSGERR_ATTR_MSG = 1;
+
+// include/uapi/linux/rtnetlink.h
+export const RTM_NEWLINK = 16;
+export const RTM_DELLINK = 17;
+/** sizeof(struct ifinfomsg): u8 family, u8 pad, u16 type, s32 index, u32 flags, u32 change. */
+export const IFINFOMSG_LEN = 16;
+
+// include/uapi/linux/if_link.h
+export const IFLA_IFNAME = 3;
+export const IFLA_MTU = 4;
+export const IFLA_LINKINFO = 18;
+/** Inside IFLA_LINKINFO. */
+export const IFLA_INFO_KIND = 1;
+export const IFLA_INFO_DATA = 2;
+
+// include/uapi/linux/if_tunnel.h (upstream enum, IFLA_IPTUN_*)
+/** u32 ifindex of the underlay device the tunnel is bound to. */
+export const IFLA_IPTUN_LINK = 1;
+/** u8; 0 = inherit the inner packet's TTL. */
+export const IFLA_IPTUN_TTL = 4;
+/** u8; 1 = set DF on outer headers (path MTU discovery). Also the default when absent. */
+export const IFLA_IPTUN_PMTUDISC = 10;
+// include/uapi/linux/if_tunnel.h, Ubuntu SAUCE only
+/** Nested list of IFLA_FAN_MAPPING. Placed past __IFLA_IPTUN_VENDOR_BREAK. */
+export const IFLA_IPTUN_FAN_MAP = 33;
+/** Inside IFLA_IPTUN_FAN_MAP: one struct ip_tunnel_fan_map. */
+export const IFLA_FAN_MAPPING = 1;
+/** sizeof(struct ip_tunnel_fan_map). */
+export const FAN_MAP_LEN = 12;
+
+/** IFNAMSIZ - 1 (include/uapi/linux/if.h). */
+const IFNAME_MAX = 15;
+
+// nlmsghdr, ifinfomsg and nlattr fields are in host byte order.
+const LE = endianness() === 'LE';
+
+// ---------------------------------------------------------------------------
+// A tiny attribute writer.
+
+type Attr = { type: number; payload: Uint8Array } | { type: number; nested: Attr[] };
+
+const align = (n: number) => (n + NLA_ALIGNTO - 1) & ~(NLA_ALIGNTO - 1);
+
+function attrSize(a: Attr): number {
+  return 'payload' in a ? NLA_HDRLEN + a.payload.length : NLA_HDRLEN + a.nested.reduce((s, c) => s + align(attrSize(c)), 0);
+}
+
+/** Writes `a` at `off` and returns the aligned end. Padding stays zero. */
+function writeAttr(view: DataView, bytes: Uint8Array, off: number, a: Attr): number {
+  const len = attrSize(a);
+  if (len > 0xffff) throw new RangeError(`netlink attribute ${a.type} is ${len} bytes, more than nla_len can hold`);
+  view.setUint16(off, len, LE);
+  view.setUint16(off + 2, a.type, LE);
+  if ('payload' in a) {
+    bytes.set(a.payload, off + NLA_HDRLEN);
+  } else {
+    let p = off + NLA_HDRLEN;
+    for (const c of a.nested) p = writeAttr(view, bytes, p, c);
+  }
+  return off + align(len);
+}
+
+function u8(v: number): Uint8Array {
+  return Uint8Array.of(v);
+}
+
+function u32(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v, LE);
+  return b;
+}
+
+/** A NUL-terminated string (NLA_STRING / NLA_NUL_STRING both accept it). */
+function cstr(s: string): Uint8Array {
+  const enc = new TextEncoder().encode(s);
+  const b = new Uint8Array(enc.length + 1);
+  b.set(enc);
+  return b;
+}
+
+/** nlmsghdr + ifinfomsg (AF_UNSPEC, index 0: the device is named by IFLA_IFNAME) + attributes. */
+function linkMessage(type: number, flags: number, seq: number, attrs: Attr[]): Uint8Array {
+  const total = NLMSG_HDRLEN + IFINFOMSG_LEN + attrs.reduce((s, a) => s + align(attrSize(a)), 0);
+  const bytes = new Uint8Array(total);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, total, LE);        // nlmsg_len
+  view.setUint16(4, type, LE);         // nlmsg_type
+  view.setUint16(6, flags, LE);        // nlmsg_flags
+  view.setUint32(8, seq, LE);          // nlmsg_seq
+  view.setUint32(12, 0, LE);           // nlmsg_pid: 0 = the kernel
+  // ifinfomsg stays zero: family AF_UNSPEC, type, index 0, flags, change.
+  let off = NLMSG_HDRLEN + IFINFOMSG_LEN;
+  for (const a of attrs) off = writeAttr(view, bytes, off, a);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------
+// Argument checks (errors name the argument and what would be accepted).
+
+function checkName(name: string): void {
+  const n = new TextEncoder().encode(name).length;
+  // dev_valid_name() in net/core/dev.c.
+  if (n === 0 || n > IFNAME_MAX || name === '.' || name === '..' || /[/:\s\0]/.test(name)) {
+    throw new RangeError(`interface name ${JSON.stringify(name)} is invalid: use 1-${IFNAME_MAX} bytes ` +
+      'without "/", ":", NUL or whitespace');
+  }
+}
+
+function checkU32(what: string, v: number): void {
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    throw new RangeError(`${what} = ${v} is not a 32-bit unsigned integer`);
+  }
+}
+
+function checkCidr(what: string, c: Cidr): void {
+  checkU32(`${what} network`, c.network);
+  if (!Number.isInteger(c.prefix) || c.prefix < 0 || c.prefix > 32) {
+    throw new RangeError(`${what} prefix /${c.prefix} is outside /0../32`);
+  }
+  const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+  if (((c.network & ~mask) >>> 0) !== 0) {
+    // The kernel answers EINVAL (ipip_fan_set_map); say why here instead.
+    throw new RangeError(`${what} ${formatCidr(c)} has host bits set; ` +
+      `use ${formatCidr({ network: (c.network & mask) >>> 0, prefix: c.prefix })}`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Messages
+
+export interface FanLinkOptions {
+  /** 'new' creates the device (fails with EEXIST if it exists); 'change' adds the map to an existing ipip device such as tunl0. */
+  readonly op: 'new' | 'change';
+  readonly name: string;
+  readonly overlay: Cidr;
+  readonly underlay: Cidr;
+  /** ifindex of the underlay device (IFLA_IPTUN_LINK); unbound when absent. */
+  readonly underlayDev?: number;
+  readonly mtu?: number;
+  readonly seq: number;
+}
+
+/** struct ip_tunnel_fan_map for one mapping: addresses big-endian, prefixes host order. */
+export function fanMapStruct(overlay: Cidr, underlay: Cidr): Uint8Array {
+  const b = new Uint8Array(FAN_MAP_LEN);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, underlay.network, false);   // __be32 underlay
+  v.setUint32(4, overlay.network, false);    // __be32 overlay
+  v.setUint16(8, underlay.prefix, LE);       // __u16 underlay_prefix
+  v.setUint16(10, overlay.prefix, LE);       // __u16 overlay_prefix
+  return b;
+}
+
+/**
+ * RTM_NEWLINK for an ipip device carrying one fan mapping: what
+ * `ip link add NAME type ipip [dev UNDERLAY] ttl inherit pmtudisc fan-map
+ * OVERLAY:UNDERLAY` sends with Ubuntu's iproute2. With op 'change' the same
+ * message without NLM_F_CREATE|NLM_F_EXCL sets the map on an existing ipip
+ * device (fanctl does this to tunl0). The kernel answers with an ACK or an
+ * error (see parseAck). Beware: a kernel with ipip but without the Fan
+ * patch ACKs this message and creates a plain ipip device, because attribute
+ * 33 is above its IFLA_IPTUN_MAX and IFLA_INFO_DATA is parsed non-strictly
+ * (nla_parse_nested_deprecated skips types above maxtype). Check
+ * /proc/sys/net/fan/version before relying on the map.
+ */
+export function fanLinkMessage(opts: FanLinkOptions): Uint8Array {
+  checkName(opts.name);
+  checkCidr('overlay', opts.overlay);
+  checkCidr('underlay', opts.underlay);
+  checkU32('seq', opts.seq);
+  if (opts.underlayDev !== undefined) checkU32('underlayDev', opts.underlayDev);
+  if (opts.mtu !== undefined) checkU32('mtu', opts.mtu);
+
+  const data: Attr[] = [];
+  if (opts.underlayDev !== undefined) data.push({ type: IFLA_IPTUN_LINK, payload: u32(opts.underlayDev) });
+  data.push(
+    { type: IFLA_IPTUN_TTL, payload: u8(0) },
+    { type: IFLA_IPTUN_PMTUDISC, payload: u8(1) },
+    { type: IFLA_IPTUN_FAN_MAP, nested: [{ type: IFLA_FAN_MAPPING, payload: fanMapStruct(opts.overlay, opts.underlay) }] },
+  );
+  const attrs: Attr[] = [{ type: IFLA_IFNAME, payload: cstr(opts.name) }];
+  if (opts.mtu !== undefined) attrs.push({ type: IFLA_MTU, payload: u32(opts.mtu) });
+  attrs.push({
+    type: IFLA_LINKINFO,
+    nested: [
+      { type: IFLA_INFO_KIND, payload: cstr('ipip') },
+      { type: IFLA_INFO_DATA, nested: data },
+    ],
+  });
+  const flags = NLM_F_REQUEST | NLM_F_ACK | (opts.op === 'new' ? NLM_F_CREATE | NLM_F_EXCL : 0);
+  return linkMessage(RTM_NEWLINK, flags, opts.seq, attrs);
+}
+
+/** RTM_DELLINK of the device `name`, with an ACK requested. ENODEV when there is none. */
+export function deleteLinkMessage(name: string, seq: number): Uint8Array {
+  checkName(name);
+  checkU32('seq', seq);
+  return linkMessage(RTM_DELLINK, NLM_F_REQUEST | NLM_F_ACK, seq, [{ type: IFLA_IFNAME, payload: cstr(name) }]);
+}
+
+export interface Ack {
+  /** 0 for an ACK, else the positive errno (as in os.constants.errno). */
+  readonly errno: number;
+  /** nlmsg_seq of the reply: the request's seq. */
+  readonly seq: number;
+  /** The kernel's extended-ACK message (NLMSGERR_ATTR_MSG), e.g. "Unknown device type". */
+  readonly message?: string;
+}
+
+/**
+ * Reads the NLMSG_ERROR reply to a request sent with NLM_F_ACK. Throws when
+ * the bytes are not one: a short or inconsistent header, or another type.
+ */
+export function parseAck(buf: Uint8Array): Ack {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  if (buf.length < NLMSG_HDRLEN + 4) throw new Error(`netlink reply of ${buf.length} bytes is too short for an NLMSG_ERROR`);
+  const len = view.getUint32(0, LE);
+  const type = view.getUint16(4, LE);
+  const flags = view.getUint16(6, LE);
+  const seq = view.getUint32(8, LE);
+  if (len < NLMSG_HDRLEN + 4 || len > buf.length) {
+    throw new Error(`netlink reply: nlmsg_len ${len} does not fit the ${buf.length} bytes received`);
+  }
+  if (type !== NLMSG_ERROR) throw new Error(`netlink reply: expected NLMSG_ERROR (2), got message type ${type}`);
+  const error = view.getInt32(NLMSG_HDRLEN, LE);
+  const ack: { errno: number; seq: number; message?: string } = { errno: error === 0 ? 0 : -error, seq };
+  if (flags & NLM_F_ACK_TLVS) {
+    // struct nlmsgerr, then the echoed request (just its header when
+    // capped), then attributes: include/uapi/linux/netlink.h.
+    let off = NLMSG_HDRLEN + 4;
+    if (off + NLMSG_HDRLEN <= len) {
+      const echoed = view.getUint32(off, LE);
+      off += flags & NLM_F_CAPPED ? NLMSG_HDRLEN : align(echoed);
+    }
+    while (off + NLA_HDRLEN <= len) {
+      const alen = view.getUint16(off, LE);
+      const atype = view.getUint16(off + 2, LE) & 0x3fff;
+      if (alen < NLA_HDRLEN || off + alen > len) break;
+      if (atype === NLMSGERR_ATTR_MSG) {
+        let end = off + alen;
+        while (end > off + NLA_HDRLEN && buf[end - 1] === 0) end--;
+        ack.message = new TextDecoder().decode(buf.subarray(off + NLA_HDRLEN, end));
+      }
+      off += align(alen);
+    }
+  }
+  return ack;
+}
+
+/**
+ * The `ip link` words for the same mapping with Ubuntu's patched iproute2,
+ * for logs and docs: ['type', 'ipip', 'fan-map', '250.0.0.0/8:172.16.0.0/16'].
+ * The syntax is OVERLAY:UNDERLAY (fan_parse_map in the iproute2 patch).
+ */
+export function fanMapIpArgs(overlay: Cidr, underlay: Cidr): string[] {
+  return ['type', 'ipip', 'fan-map', `${formatCidr(overlay)}:${formatCidr(underlay)}`];
+}

@@ -1,0 +1,75 @@
+// kernel-ipip's routes: the table as data, and installing / removing all
+// 65,533 of a /16 underlay in bulk on a real kernel. (This kernel has no
+// ipip module, so a veth stands in for tunl0: the routes are the same
+// `SLICE via HOST dev DEV onlink` routes. The UML tier runs the real thing.)
+import test from 'ava';
+import { sliceRouteCommands, sliceRouteDeleteCommands, remoteHostCount, FAND_ROUTE_PROTO } from '../src/dataplane/kernel-ipip/routes.js';
+import { makeFanMap, parseNetwork } from '../src/fan/fanmap.js';
+import { ensure, teardown, type Created } from '../src/host/ensure.js';
+import { sliceRoutes } from '../src/host/resources.js';
+import { IpCommand } from '../src/host/ip.js';
+import { run } from '../src/demo/exec.js';
+import { ip } from './helpers/packets.js';
+import { Lab } from '../src/demo/lab.js';
+import { chooseDataplane } from '../src/dataplane/select.js';
+
+const map = makeFanMap(parseNetwork('250.0.0.0/8', 'overlay'), parseNetwork('172.16.0.0/16', 'underlay'));
+
+test('one route per remote slice, none for this host, the network or the broadcast address', (t) => {
+  const lines = sliceRouteCommands({ map, local: ip('172.16.3.4'), dev: 'tunl0', src: '250.3.4.1', fanIndex: 0 });
+  t.is(lines.length, 2 * 65533);
+  t.is(remoteHostCount(map.underlay), 65533);
+  const nh = lines.filter((l) => l[0] === 'nexthop');
+  const rt = lines.filter((l) => l[0] === 'route');
+  t.is(lines.indexOf(rt[0]!), nh.length, 'nexthops come before the routes that use them');
+  t.deepEqual(nh[0], ['nexthop', 'replace', 'id', String(0xfa000001), 'via', '172.16.0.1', 'dev', 'tunl0', 'onlink', 'proto', String(FAND_ROUTE_PROTO)]);
+  t.deepEqual(rt[0], ['route', 'replace', '250.0.1.0/24', 'nhid', String(0xfa000001), 'src', '250.3.4.1', 'proto', String(FAND_ROUTE_PROTO)]);
+  t.deepEqual(rt.at(-1)!.slice(2, 5), ['250.255.254.0/24', 'nhid', String(0xfa000000 + 0xfffe)]);
+  t.deepEqual(nh.at(-1)!.slice(3, 6), [String(0xfa000000 + 0xfffe), 'via', '172.16.255.254']);
+  t.false(rt.some((l) => l[2] === '250.3.4.0/24'));
+  t.false(nh.some((l) => l[5] === '172.16.0.0' || l[5] === '172.16.255.255' || l[5] === '172.16.3.4'));
+  const del = sliceRouteDeleteCommands({ map, local: ip('172.16.3.4'), dev: 'tunl0', src: '250.3.4.1', fanIndex: 0 });
+  t.deepEqual(del[0], ['route', 'del', '250.0.1.0/24', 'proto', String(FAND_ROUTE_PROTO)]);
+  t.deepEqual(del.at(-1), ['nexthop', 'del', 'id', String(0xfa000000 + 0xfffe)]);
+  // another geometry, another fan: 10.0.0.0/8 over 192.168.16.0/20 gives /20 slices
+  const m2 = makeFanMap(parseNetwork('10.0.0.0/8', 'overlay'), parseNetwork('192.168.16.0/20', 'underlay'));
+  const l2 = sliceRouteCommands({ map: m2, local: ip('192.168.18.81'), dev: 'tunl0', src: '10.37.16.1', fanIndex: 1 }).filter((l) => l[0] === 'route');
+  t.is(l2.length, 4093);
+  t.deepEqual(l2[0]!.slice(2, 5), ['10.0.16.0/20', 'nhid', String(0xfa000000 + (1 << 20) + 1)]);
+});
+
+test('auto picks kernel-ipip when the ipip module is there, and says why not kernel-fan', (t) => {
+  const c = chooseDataplane('auto', { fanPatch: false, ipip: true, tun: true, notes: [] });
+  t.is(c.mode, 'kernel-ipip');
+  t.regex(c.reason, /fan\/version absent.*kernel-ipip/);
+  t.is(chooseDataplane('auto', { fanPatch: false, ipip: false, tun: true, notes: [] }).mode, 'userspace');
+  t.throws(() => chooseDataplane('kernel-ipip', { fanPatch: false, ipip: false, tun: true, notes: [] }), { message: /--dataplane kernel-ipip: this host cannot run it: ipip module not available/ });
+  t.throws(() => chooseDataplane('auto', { fanPatch: false, ipip: false, tun: false, notes: [] }), { message: /no dataplane can run/ });
+});
+
+test('installing and flushing the 65,533 routes of a /16 underlay in bulk', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('rt'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const ns = lab.hosts[0]!.ns;
+  await run('ip', ['-n', ns, 'link', 'add', 'stand0', 'type', 'veth', 'peer', 'name', 'stand1']);
+  await run('ip', ['-n', ns, 'link', 'set', 'stand0', 'up']);
+  await run('ip', ['-n', ns, 'link', 'set', 'stand1', 'up']);
+  await run('ip', ['-n', ns, 'addr', 'add', '250.1.10.1/24', 'dev', 'stand1']);
+  const host = new IpCommand(ns);
+  const count = async (what: 'route' | 'nexthop') => (await run('ip', ['-n', ns, what, 'show', 'proto', String(FAND_ROUTE_PROTO)])).stdout.split('\n').filter(Boolean).length;
+  const r = sliceRoutes('stand0', '250.0.0.0/8', '172.16.0.0/16', '172.16.1.10', '250.1.10.1', 0, 65533);
+  const created: Created[] = [];
+  const logs: string[] = [];
+  const t0 = Date.now();
+  await ensure(host, [r], { owned: new Map(), onCreated: (c) => { created.push(c); }, log: (m) => logs.push(m) });
+  const installMs = Date.now() - t0;
+  t.is(await count('route'), 65533);
+  t.is(await count('nexthop'), 65533);
+  const t1 = Date.now();
+  t.deepEqual(await teardown(host, created, (m) => logs.push(m)), []);
+  const removeMs = Date.now() - t1;
+  t.is(await count('route'), 0);
+  t.is(await count('nexthop'), 0);
+  t.log(`install ${installMs} ms, remove ${removeMs} ms`);
+});

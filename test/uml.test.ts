@@ -1,0 +1,17 @@
+// fand on a real kernel that has the ipip module, booted as User-Mode Linux
+// (test/uml/harness.ts): the machine's own kernel may have no ipip at all.
+// Needs the Debian packages user-mode-linux and busybox-static; without them
+// this test fails (it does not skip) and says what to install.
+import test from 'ava';
+import { fileURLToPath } from 'node:url';
+import { runInUml } from './uml/harness.js';
+
+const SMOKE = fileURLToPath(new URL('./uml/smoke.js', import.meta.url));
+
+test('userspace dataplane on a kernel with ipip loaded: ping and 2 MiB of TCP between two hosts (UML)', async (t) => {
+  t.timeout(150_000);
+  const r = await runInUml({ script: SMOKE, timeoutMs: 120_000 });
+  if (!r.ok) t.log(r.console);
+  t.log(`UML: ${r.seconds.toFixed(1)} s from launch to exit; guest uptime at init, node start, node exit: ${JSON.stringify(r.uptime)}`);
+  t.true(r.ok, `smoke in UML failed (status ${r.status}${r.timedOut ? ', timed out' : ''}): ${JSON.stringify(r.result)}`);
+});

@@ -10,6 +10,7 @@ import { IpCommand, type HostNet } from './host/ip.js';
 import { ensure, teardown, type Created } from './host/ensure.js';
 import { chooseDataplane, probeKernel, type Choice, type KernelFacts } from './dataplane/select.js';
 import { KernelIpipDataplane } from './dataplane/kernel-ipip/index.js';
+import { KernelFanDataplane } from './dataplane/kernel-fan/index.js';
 import type { Dataplane, DataplaneMode } from './dataplane/dataplane.js';
 import { UserspaceDataplane } from './dataplane/userspace/index.js';
 import { makePlan, type Plan } from './plan.js';
@@ -38,19 +39,17 @@ interface StateFile {
 export class AlreadyRunning extends Error {}
 
 /** Builds the dataplane object for a mode (a lookup, not a chain of ifs). */
-const DATAPLANES: Record<DataplaneMode, ((o: DaemonOptions, k: KernelFacts) => Dataplane) | undefined> = {
+const DATAPLANES: Record<DataplaneMode, (o: DaemonOptions, k: KernelFacts) => Dataplane> = {
   userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip),
   'kernel-ipip': () => new KernelIpipDataplane(),
-  'kernel-fan': undefined,
+  'kernel-fan': () => new KernelFanDataplane(),
 };
 
 export async function prepare(opts: DaemonOptions, host: HostNet): Promise<{ fans: ResolvedFan[]; choice: Choice; dp: Dataplane; plan: Plan }> {
   const fans = await resolveFans(opts.specs, host, { mtu: opts.mtu });
   const facts = await probeKernel();
   const choice = chooseDataplane(opts.dataplane, facts);
-  const make = DATAPLANES[choice.mode];
-  if (!make) throw new Error(`dataplane ${choice.mode} has no implementation`);
-  const dp = make(opts, facts);
+  const dp = DATAPLANES[choice.mode](opts, facts);
   return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp) };
 }
 

@@ -22,7 +22,7 @@ export interface Choice {
 }
 
 /** Modes this build of fand can run. */
-export const IMPLEMENTED: ReadonlySet<DataplaneMode> = new Set(['kernel-ipip', 'userspace']);
+export const IMPLEMENTED: ReadonlySet<DataplaneMode> = new Set(['kernel-fan', 'kernel-ipip', 'userspace']);
 
 export class DataplaneError extends Error {}
 

@@ -9,6 +9,7 @@ import type { Resource } from './resources.js';
 import { formatIpv4 } from '../fan/ipv4.js';
 import { makeFanMap, parseNetwork } from '../fan/fanmap.js';
 import { parseIpv4 } from '../fan/ipv4.js';
+import { fanLinkMessage } from '../dataplane/kernel-fan/netlink.js';
 import { sliceRouteCommands, sliceRouteDeleteCommands, type SliceRouteSpec } from '../dataplane/kernel-ipip/routes.js';
 
 export class SetupError extends Error {}
@@ -123,6 +124,21 @@ export async function ensure(host: HostNet, resources: readonly Resource[], opts
         opts.log(`installed ${r.count} routes and nexthops via ${r.dev} in ${ms.toFixed(0)} ms`, { routes: r.count, ms });
         break;
       }
+      case 'fan-tunnel': {
+        const l = links.find((x) => x.name === r.name);
+        if (l && l.kind !== 'ipip') throw new SetupError(kindClash(r.name, 'ipip fan tunnel', l));
+        const dev = links.find((x) => x.name === r.dev);
+        const msg = fanLinkMessage({
+          op: l ? 'change' : 'new', name: r.name, overlay: parseNetwork(r.overlay, 'overlay'), underlay: parseNetwork(r.underlay, 'underlay'),
+          underlayDev: dev?.index, mtu: r.mtu, seq: 1,
+        });
+        const ack = await host.netlink(msg);
+        if (ack.errno !== 0) throw new SetupError(`fan tunnel ${r.name} (fan-map ${r.overlay}:${r.underlay}): the kernel refused it: errno ${ack.errno}${ack.message ? ` (${ack.message})` : ''}`);
+        opts.log(`${l ? 'set the fan map on' : 'created'} ipip fan tunnel ${r.name}: fan-map ${r.overlay}:${r.underlay}`);
+        if (!l || owned) await record(owned ?? { resource: r });
+        await host.apply([['link', 'set', 'dev', r.name, 'up']]);
+        break;
+      }
       case 'blackhole-rule': {
         const rules = await host.rules();
         const has = rules.some((x) => x.iif === r.iif && x.action === 'blackhole' && x.priority === r.pref);
@@ -176,6 +192,7 @@ export async function teardown(host: HostNet, created: readonly Created[], log: 
           break;
         case 'tun':
         case 'bridge':
+        case 'fan-tunnel':
           await host.apply([['link', 'del', 'dev', r.name]]).catch((e: Error) => {
             if (!/Cannot find device/.test(e.message)) throw e;
           });

@@ -50,6 +50,8 @@ export interface HostNet {
    * `ip -batch`; with `force`, failing lines do not stop the rest (teardown).
    */
   apply(commands: readonly string[][], opts?: { force?: boolean }): Promise<void>;
+  /** Sends one rtnetlink request and returns the kernel's answer (0 or an errno, and its extended-ACK text). */
+  netlink(message: Uint8Array): Promise<{ errno: number; message?: string }>;
   readSysctl(key: string): Promise<string | undefined>;
   writeSysctl(key: string, value: string): Promise<void>;
 }
@@ -144,6 +146,13 @@ export class IpCommand implements HostNet {
       });
       child.stdin.end(commands.map((c) => c.map(quoteBatchWord).join(' ')).join('\n') + '\n');
     });
+  }
+
+  async netlink(message: Uint8Array): Promise<{ errno: number; message?: string }> {
+    if (this.netns) throw new HostNetError('netlink requests go to fand\'s own network namespace only');
+    const { native } = await import('../native/index.js');
+    const { parseAck } = await import('../dataplane/kernel-fan/netlink.js');
+    return parseAck(native.netlinkRequest(message, 5000));
   }
 
   async readSysctl(key: string): Promise<string | undefined> {

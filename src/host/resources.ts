@@ -12,6 +12,8 @@ export type Resource =
   | { readonly kind: 'link-up'; readonly id: string; readonly name: string; readonly mtu: number }
   /** One route per remote slice: `SLICE via HOST dev DEV onlink src SRC proto PROTO` (kernel-ipip). */
   | { readonly kind: 'slice-routes'; readonly id: string; readonly dev: string; readonly overlay: string; readonly underlay: string; readonly local: string; readonly src: string; readonly fanIndex: number; readonly count: number }
+  /** An ipip device with a kernel Fan map (kernel-fan; needs Canonical's Fan patch). */
+  | { readonly kind: 'fan-tunnel'; readonly id: string; readonly name: string; readonly overlay: string; readonly underlay: string; readonly dev: string; readonly mtu: number }
   /** A policy rule `iif DEV blackhole`: packets the kernel decapsulates on DEV are discarded silently. */
   | { readonly kind: 'blackhole-rule'; readonly id: string; readonly iif: string; readonly pref: number };
 
@@ -25,6 +27,8 @@ export const route = (dst: string, dev: string, src: string): Resource => ({ kin
 export const linkUp = (name: string, mtu: number): Resource => ({ kind: 'link-up', id: `link-up:${name}`, name, mtu });
 export const sliceRoutes = (dev: string, overlay: string, underlay: string, local: string, src: string, fanIndex: number, count: number): Resource =>
   ({ kind: 'slice-routes', id: `slice-routes:${dev}:${overlay}`, dev, overlay, underlay, local, src, fanIndex, count });
+export const fanTunnel = (name: string, overlay: string, underlay: string, dev: string, mtu: number): Resource =>
+  ({ kind: 'fan-tunnel', id: `fan-tunnel:${name}`, name, overlay, underlay, dev, mtu });
 export const blackholeRule = (iif: string, pref: number): Resource => ({ kind: 'blackhole-rule', id: `blackhole-rule:${iif}`, iif, pref });
 
 /** One line per resource, as `fand plan` prints it. */
@@ -37,6 +41,7 @@ export function describe(r: Resource): string {
     case 'route': return `route   ${r.dst} dev ${r.dev} src ${r.src}`;
     case 'link-up': return `link    ${r.name} up mtu ${r.mtu}`;
     case 'slice-routes': return `routes  ${r.count} x SLICE nhid N src ${r.src} proto 250, nexthop N via HOST dev ${r.dev} onlink (one per remote host of ${r.underlay})`;
+    case 'fan-tunnel': return `tunnel  ${r.name} type ipip dev ${r.dev} fan-map ${r.overlay}:${r.underlay} mtu ${r.mtu} (rtnetlink IFLA_IPTUN_FAN_MAP)`;
     case 'blackhole-rule': return `rule    iif ${r.iif} blackhole pref ${r.pref} (the kernel's own IPIP decapsulation is discarded)`;
   }
 }

@@ -15,3 +15,21 @@ test('userspace dataplane on a kernel with ipip loaded: ping and 2 MiB of TCP be
   t.log(`UML: ${r.seconds.toFixed(1)} s from launch to exit; guest uptime at init, node start, node exit: ${JSON.stringify(r.uptime)}`);
   t.true(r.ok, `smoke in UML failed (status ${r.status}${r.timedOut ? ', timed out' : ''}): ${JSON.stringify(r.result)}`);
 });
+
+const INTEROP = fileURLToPath(new URL('./uml/interop.js', import.meta.url));
+
+test('kernel-ipip and userspace hosts share one fan on a real ipip kernel (UML)', async (t) => {
+  t.timeout(400_000);
+  const r = await runInUml({ script: INTEROP, timeoutMs: 360_000 });
+  const res = r.result as Record<string, unknown> | undefined;
+  t.log(`UML: ${r.seconds.toFixed(1)} s; timeline ${JSON.stringify(res?.['timeline'])}`);
+  if (!r.ok) t.log(r.console.slice(-6000));
+  t.true(r.ok, `interop in UML failed: ${JSON.stringify(res?.['problems'] ?? r.result)}`);
+  // What the guest saw, asserted here too so a failure names it.
+  t.regex(String(res?.['plan']), /^dataplane: kernel-ipip/);
+  t.deepEqual(res?.['tcp'], { kernelToUserspace: true, userspaceToKernel: true });
+  t.is(res?.['routesOnKernelHost'], 4093);
+  t.is(res?.['routesAfterStop'], 0);
+  t.is(res?.['nexthopsAfterStop'], 0);
+  t.is(res?.['userspaceHostOutDestUnreachs'], 0);
+});

@@ -23,7 +23,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     for (const h of lab.hosts) {
       const f = await lab.startFand(h, ['--workers', String(o.workers)]);
       const dp = f.logs.find((l) => typeof l['dataplane'] === 'string');
-      say(`  host ${h.ns}: underlay ${h.underlay}, slice ${h.slicePrefix}.0/24 on ${h.bridge} (dataplane ${String(dp?.['dataplane'])}: ${String(dp?.['reason'])})`);
+      say(`  host ${h.ns}: underlay ${h.underlay}, slice ${h.slice.network}/${h.slice.prefix} on ${h.bridge} (dataplane ${String(dp?.['dataplane'])}: ${String(dp?.['reason'])})`);
       await lab.attachContainers(h);
     }
     const all = lab.containers();

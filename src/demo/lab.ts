@@ -8,16 +8,18 @@ import { rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { inNs, run } from './exec.js';
+import { bridgeNameFor, makeFanMap, parseNetwork, sliceFor } from '../fan/fanmap.js';
+import { formatIpv4, parseIpv4 } from '../fan/ipv4.js';
 
 export const FAND_BIN = fileURLToPath(new URL('../../../bin/fand.js', import.meta.url));
 export const OVERLAY = '250.0.0.0/8';
-export const UNDERLAY_NET = '172.16.0.0/16';
 
 export interface LabHost {
   readonly index: number;
   readonly ns: string;
   readonly underlay: string;      // 172.16.i.10
-  readonly slicePrefix: string;   // "250.i.10"
+  /** This host's slice (250.i.10.0/24 with the default /16 underlay). */
+  readonly slice: { readonly network: string; readonly prefix: number; readonly gateway: string };
   readonly bridge: string;        // fan-250-i-10
   readonly containers: LabContainer[];
   fand?: Fand;
@@ -47,7 +49,12 @@ export class Lab {
   private readonly namespaces: string[] = [];
   private readonly nsInodes: string[] = [];
 
-  constructor(readonly prefix: string) {
+  /**
+   * @param underlayPrefix hosts are 172.16.i.10 on 172.16.0.0/underlayPrefix
+   *   (at most /20 with up to 15 hosts). A longer prefix means fewer remote
+   *   hosts, which is what a kernel-ipip test inside UML can afford.
+   */
+  constructor(readonly prefix: string, readonly underlayPrefix = 16) {
     this.underlayNs = `${prefix}-ul`;
     LIVE.add(this);
   }
@@ -93,19 +100,25 @@ export class Lab {
       await run('ip', ['-n', this.underlayNs, 'link', 'add', `u${i}`, 'mtu', String(underlayMtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(underlayMtu), 'netns', ns]);
       await run('ip', ['-n', this.underlayNs, 'link', 'set', `u${i}`, 'master', 'br0', 'up']);
       const underlay = `172.16.${i}.10`;
-      await run('ip', ['-n', ns, 'addr', 'add', `${underlay}/16`, 'dev', 'eth0']);
+      await run('ip', ['-n', ns, 'addr', 'add', `${underlay}/${this.underlayPrefix}`, 'dev', 'eth0']);
       await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       // Like a real host: a default route (to a gateway nobody answers for,
       // inside the lab) and strict reverse-path filtering, as many
       // distributions set it. fand must work under both.
       await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
       await inNs(ns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter && echo 1 > /proc/sys/net/ipv4/conf/default/rp_filter']);
-      const host: LabHost = { index: i, ns, underlay, slicePrefix: `250.${i}.10`, bridge: `fan-250-${i}-10`, containers: [] };
+      const map = makeFanMap(parseNetwork(OVERLAY, 'overlay'), { network: parseIpv4('172.16.0.0')!, prefix: this.underlayPrefix });
+      const slice = sliceFor(map, parseIpv4(underlay)!);
+      const host: LabHost = {
+        index: i, ns, underlay,
+        slice: { network: formatIpv4(slice.network), prefix: slice.prefix, gateway: formatIpv4(slice.bridgeAddress) },
+        bridge: bridgeNameFor(slice), containers: [],
+      };
       for (let j = 1; j <= containersPerHost; j++) {
         const cns = `${ns}c${j}`;
         await this.addNs(cns);
         await run('ip', ['-n', ns, 'link', 'add', `c${j}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', cns]);
-        host.containers.push({ ns: cns, address: `${host.slicePrefix}.${10 + j}`, host });
+        host.containers.push({ ns: cns, address: formatIpv4(slice.network + 10 + j), host });
       }
       this.hosts.push(host);
     }
@@ -118,14 +131,14 @@ export class Lab {
     const port = `p${this.namespaces.length}`;
     await run('ip', ['-n', this.underlayNs, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
     await run('ip', ['-n', this.underlayNs, 'link', 'set', port, 'master', 'br0', 'up']);
-    await run('ip', ['-n', ns, 'addr', 'add', `${address}/16`, 'dev', 'eth0']);
+    await run('ip', ['-n', ns, 'addr', 'add', `${address}/${this.underlayPrefix}`, 'dev', 'eth0']);
     await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
     return ns;
   }
 
   /** Starts fand in a host namespace and resolves once it logs that it is up. */
   async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = 15_000): Promise<Fand> {
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', '--overlay', OVERLAY, '--underlay', 'eth0/16', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', '--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     const logs: Record<string, unknown>[] = [];
     let stderr = '';
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -154,11 +167,12 @@ export class Lab {
     return fand;
   }
 
-  async stopFand(host: LabHost, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  /** Stops fand; SIGKILL after `timeoutMs` (teardown of many routes on a slow kernel takes a while). */
+  async stopFand(host: LabHost, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
     const f = host.fand;
     if (!f) return null;
     if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill(signal);
-    const code = await Promise.race([f.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 8000))]);
+    const code = await Promise.race([f.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs))]);
     if (code === 'timeout') { f.child.kill('SIGKILL'); await f.exited; }
     host.fand = undefined;
     return code === 'timeout' ? null : code;
@@ -169,8 +183,8 @@ export class Lab {
     for (const [j, c] of host.containers.entries()) {
       await run('ip', ['-n', host.ns, 'link', 'set', `c${j + 1}`, 'master', host.bridge, 'mtu', String(mtu), 'up']);
       await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'mtu', String(mtu), 'up']);
-      await run('ip', ['-n', c.ns, 'addr', 'replace', `${c.address}/24`, 'dev', 'eth0']);
-      await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', `${host.slicePrefix}.1`]);
+      await run('ip', ['-n', c.ns, 'addr', 'replace', `${c.address}/${host.slice.prefix}`, 'dev', 'eth0']);
+      await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', host.slice.gateway]);
     }
   }
 

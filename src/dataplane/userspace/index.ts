@@ -50,7 +50,7 @@ export class UserspaceDataplane implements Dataplane {
     // leave from its bridge address, which the receiving host accepts as coming
     // from this host's slice (as fanctl does).
     const own: Resource[] = [
-      tun(fan.tun, fan.mtu, TUN_TXQUEUELEN),
+      tun(fan.tun, fan.mtu, TUN_TXQUEUELEN, true),
       route(formatCidr(fan.map.overlay), fan.tun, formatIpv4(fan.slice.bridgeAddress)),
     ];
     if (!this.kernelIpip) return own;
@@ -89,6 +89,7 @@ export class UserspaceDataplane implements Dataplane {
       workers: this.workers,
       fans: this.fans.map((f) => ({
         tun: f.tun,
+        mtu: f.mtu,
         ctx: makePacketContext(f.map.overlay, f.map.underlay, f.localUnderlay, this.checkInnerSource),
       })),
       counters: this.counterBuf,

@@ -8,6 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { native } from '../../native/index.js';
 import { encapsulateHeader } from '../packet/encap.js';
 import { readU32 } from '../packet/ipv4.js';
+import { outboundIsPlain, VNET_HDR_LEN, writeInboundVnetHeader } from '../packet/vnet.js';
 import { decapsulate } from '../packet/decap.js';
 import { fanoutFilter } from '../packet/fanout.js';
 import type { PacketContext } from '../packet/context.js';
@@ -17,7 +18,7 @@ import { BATCH, HEADROOM, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
 export interface WorkerConfig {
   readonly index: number;
   readonly workers: number;
-  readonly fans: readonly { readonly tun: string; readonly ctx: PacketContext }[];
+  readonly fans: readonly { readonly tun: string; readonly mtu: number; readonly ctx: PacketContext }[];
   /** Float64Array over (workers × fans × COUNTER_COUNT); this worker writes its rows only. */
   readonly counters: SharedArrayBuffer;
   /** Int32Array: [0] = stop requested. */
@@ -40,7 +41,8 @@ function run(cfg: WorkerConfig): void {
 
   const fds: number[] = [];
   try {
-    const tunFds = cfg.fans.map((f) => { const fd = native.tunOpen(f.tun, true, false); fds.push(fd); return fd; });
+    // IFF_VNET_HDR: every TUN read and write carries a virtio-net header (vnet.ts).
+    const tunFds = cfg.fans.map((f) => { const fd = native.tunOpen(f.tun, true, true); fds.push(fd); return fd; });
     const raw = native.rawOpen(IPPROTO_IPIP, SOCKET_BUFFER, SOCKET_BUFFER, true);
     fds.push(raw);
     const wake = native.eventfdOpen();
@@ -70,7 +72,9 @@ function run(cfg: WorkerConfig): void {
     const revents = new Int32Array(pollFds.length);
 
     const outbound = (fan: number): number => {
-      const n = native.tunRead(tunFds[fan]!, outRing, SLOT_SIZE, HEADROOM, BATCH, sizes);
+      // The virtio-net header lands in front of the packet, inside the headroom
+      // where the outer IPv4 header is written afterwards.
+      const n = native.tunRead(tunFds[fan]!, outRing, SLOT_SIZE, HEADROOM - VNET_HDR_LEN, BATCH, sizes);
       if (n === 0) return 0;
       const ctx = cfg.fans[fan]!.ctx;
       const b = base(fan);
@@ -78,9 +82,10 @@ function run(cfg: WorkerConfig): void {
       let bytes = 0;
       for (let i = 0; i < n; i++) {
         const off = i * SLOT_SIZE + HEADROOM;
+        if (sizes[i]! < VNET_HDR_LEN || !outboundIsPlain(outRing, off - VNET_HDR_LEN)) { counters[b + Drop.OutMalformed]!++; continue; }
         // encapsulateHeader returns a small integer (0 or a drop) rather than the
         // destination: a uint32 address above 2^31 would be a heap number per packet.
-        const v = encapsulateHeader(outRing, off, sizes[i]!, ctx);
+        const v = encapsulateHeader(outRing, off, sizes[i]! - VNET_HDR_LEN, ctx);
         if (v < 0) { counters[b + (-v - 1)]!++; continue; }
         const inner = (outRing[off + 2]! << 8) | outRing[off + 3]!;
         offsets[m] = off - 20;
@@ -112,9 +117,12 @@ function run(cfg: WorkerConfig): void {
         if (len < 0) { counters[base(fan) + Drop.InTruncated]!++; continue; }
         const v = decapsulate(inRing, off, len, cfg.fans[fan]!.ctx);
         if (v < 0) { counters[base(fan) + (-v - 1)]!++; continue; }
+        // The virtio-net header overwrites the tail of the outer header, already read.
+        const innerLen = len - (v - off);
+        writeInboundVnetHeader(inRing, v, innerLen, cfg.fans[fan]!.mtu);
         const k = inCount[fan]!;
-        inOffsets[fan]![k] = v;
-        inLengths[fan]![k] = len - (v - off);
+        inOffsets[fan]![k] = v - VNET_HDR_LEN;
+        inLengths[fan]![k] = innerLen + VNET_HDR_LEN;
         inCount[fan] = k + 1;
       }
       for (let fan = 0; fan < fanCount; fan++) {
@@ -124,7 +132,7 @@ function run(cfg: WorkerConfig): void {
         status[0] = 0;
         const done = native.tunWrite(tunFds[fan]!, inRing, inOffsets[fan]!, inLengths[fan]!, m, status);
         let bytes = 0;
-        for (let i = 0; i < done; i++) bytes += inLengths[fan]![i]!;
+        for (let i = 0; i < done; i++) bytes += inLengths[fan]![i]! - VNET_HDR_LEN;
         counters[b + Drop.InTunError]! += status[0]!;
         counters[b + Drop.InQueueFull]! += m - done;
         counters[b + Traffic.RxPackets]! += done - status[0]!;

@@ -22,7 +22,7 @@ export const BUSYBOX = '/bin/busybox';
 const INIT_SH = fileURLToPath(new URL('../../../test/uml/init.sh', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 /** Guest paths that init.sh mounts over: the host's files there are not visible inside. */
-const HIDDEN_IN_GUEST = ['/tmp/', '/run/', '/dev/', '/proc/', '/sys/'];
+const HIDDEN_IN_GUEST = ['/run/', '/dev/', '/proc/', '/sys/'];
 const MAX_CAPTURE = 4 << 20;
 
 export interface UmlOptions {

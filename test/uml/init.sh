@@ -21,7 +21,7 @@
 BB=/bin/busybox
 OUT=/run/uml-out
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export HOME=/tmp TMPDIR=/tmp FAND_UML=1
+export HOME=/run/tmp TMPDIR=/run/tmp FAND_UML=1
 
 say() { echo "uml-init: $*"; }
 uptime_s() { $BB cut -d' ' -f1 /proc/uptime; }
@@ -45,7 +45,9 @@ $BB mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 $BB mount -t devpts devpts /dev/pts
 # /run: `ip netns` keeps its namespaces in /run/netns, fand its state in /run/fand.
 $BB mount -t tmpfs -o mode=755 tmpfs /run
-$BB mount -t tmpfs -o mode=1777 tmpfs /tmp
+# Not /tmp: the checkout under test may live there (CI clones anywhere), and
+# a tmpfs over it would hide it. Scratch space is /run/tmp (TMPDIR, HOME).
+$BB mkdir -p /run/tmp && $BB chmod 1777 /run/tmp
 T0=$(uptime_s)
 
 $BB mkdir -p "$OUT"

@@ -11,7 +11,7 @@ import type { LevelWithSilent } from 'pino';
 
 export class UsageError extends Error {}
 
-export const VERBS = ['run', 'map', 'plan', 'show', 'demo', 'help'] as const;
+export const VERBS = ['run', 'map', 'plan', 'show', 'demo', 'integrate', 'install-service', 'help'] as const;
 export type Verb = (typeof VERBS)[number];
 
 const OPTIONS = {
@@ -25,6 +25,8 @@ const OPTIONS = {
   workers: { type: 'string' },
   dataplane: { type: 'string' },
   'no-source-check': { type: 'boolean' },
+  'no-nat': { type: 'boolean' },
+  metrics: { type: 'string' },
   'runtime-dir': { type: 'string' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
@@ -45,6 +47,9 @@ export interface Args {
   readonly workers: number;
   readonly dataplane: DataplaneMode | 'auto';
   readonly checkInnerSource: boolean;
+  readonly nat: boolean;
+  /** HOST:PORT for the Prometheus endpoint, or undefined. */
+  readonly metrics: string | undefined;
   readonly runtimeDir: string | undefined;
   readonly logLevel: LevelWithSilent;
   readonly json: boolean;
@@ -96,12 +101,21 @@ export function parseCommandLine(argv: readonly string[]): Args {
     workers: int('workers', v.workers, 1, 64) ?? Math.min(availableParallelism(), 8),
     dataplane: dataplane as DataplaneMode | 'auto',
     checkInnerSource: !(v['no-source-check'] ?? false),
+    nat: !(v['no-nat'] ?? false),
+    metrics: checkListen(v.metrics),
     runtimeDir: v['runtime-dir'],
     logLevel: logLevel as LevelWithSilent,
     json: v.json ?? false,
     hosts: int('hosts', v.hosts, 2, 8) ?? 3,
     help: v.help ?? false,
   };
+}
+
+function checkListen(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const m = /^(.*):(\d+)$/.exec(text);
+  if (!m || !m[1] || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`--metrics ${text}: give HOST:PORT, e.g. 127.0.0.1:9478`);
+  return text;
 }
 
 /** The fans given on the command line (--overlay/--underlay pairs), or none. */
@@ -147,7 +161,9 @@ Options:
   --config FILE           a file in /etc/network/fan format
   --host-reserve N        addresses .1..N of the slice kept for the host (default 1)
   --bridge NAME           bridge name (default fan-A-B-C from the slice)
-  --dhcp                  hand out addresses on the bridge (not implemented yet: warns)
+  --dhcp                  hand out addresses on the bridge with dnsmasq
+  --no-nat                do not masquerade traffic from the fan to the rest of the world
+  --metrics HOST:PORT     serve Prometheus metrics there
   --mtu N                 fan MTU (default: underlay interface MTU - 20)
   --workers N             userspace dataplane worker threads (default: CPUs, at most 8)
   --dataplane MODE        auto (default), kernel-fan, kernel-ipip or userspace
@@ -176,8 +192,18 @@ Builds N hosts (default 3) in network namespaces on one underlay bridge, each
 running fand with two containers, pings every pair, moves data across with a
 checksum, prints what it saw and removes everything.
 `,
+  integrate: `fand integrate docker|lxd|cni [run options] [--json]
+
+Prints what a container engine needs to use this host's fan: the
+'docker network create' command, an LXD profile, or a CNI conflist.
+`,
+  'install-service': `fand install-service
+
+Installs systemd/fand.service as /etc/systemd/system/fand.service, pointing at
+this fand, and tells systemd to reload. Configure fans in /etc/network/fan.
+`,
   help: `fand — Fan networking for every Linux host
 
-Commands: run (default), map, plan, show, demo, help. 'fand COMMAND --help' for each.
+Commands: run (default), map, plan, show, demo, integrate, install-service, help. 'fand COMMAND --help' for each.
 `,
 };

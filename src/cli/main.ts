@@ -86,6 +86,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         const { runDemo } = await import('../demo/demo.js');
         return await runDemo({ hosts: a.hosts, workers: a.workers });
       }
+      case 'integrate': {
+        // INTEGRATE-VERB (wired by the integrate module)
+        throw new UsageError('integrate: not available in this build');
+      }
+      case 'install-service': {
+        // INSTALL-SERVICE-VERB
+        throw new UsageError('install-service: not available in this build');
+      }
       case 'run': {
         if (a.positionals.length) throw new UsageError(`unexpected argument '${a.positionals[0]}'`);
         const specs = loadSpecs(a);

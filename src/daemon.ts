@@ -12,7 +12,7 @@ import { chooseDataplane, probeKernel, type Choice, type KernelFacts } from './d
 import { KernelIpipDataplane } from './dataplane/kernel-ipip/index.js';
 import { KernelFanDataplane } from './dataplane/kernel-fan/index.js';
 import type { Dataplane, DataplaneMode } from './dataplane/dataplane.js';
-import { UserspaceDataplane } from './dataplane/userspace/index.js';
+import { UserspaceDataplane, watchdogInterval } from './dataplane/userspace/index.js';
 import { makePlan, type Plan } from './plan.js';
 import { runtimePaths, type RuntimePaths } from './control/paths.js';
 import { listenControl, request } from './control/server.js';
@@ -114,8 +114,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (stopRequested) throw new Error('stopped during start-up');
     await dp.start(fans, log);
     started = true;
+    const hooks = process.env['FAND_TEST_HOOKS'] === '1';
     server = await listenControl(paths.socket, paths.dir, (req) => {
       if (req.cmd === 'show') return show(plan, dp);
+      if (hooks && (req.cmd === 'wedge' || req.cmd === 'unwedge') && dp.wedge) { dp.wedge(req.cmd === 'wedge'); return { ok: true }; }
       throw new Error(`unknown command ${JSON.stringify(req.cmd)}`);
     });
   } catch (e) {
@@ -124,17 +126,28 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     throw e;
   }
 
-  const sent = safeNotify(log, `READY=1\nSTATUS=${choice.mode}: ${fans.map((f) => `${f.bridge} ${f.mtu}`).join(', ')}\nMAINPID=${process.pid}`);
-  log.info({ control: paths.socket, notified: sent }, 'fand is up');
+  // READY only now: the host is set up and the dataplane's loops are turning.
+  const sent = safeNotify(log, `READY=1\nSTATUS=${statusLine(choice, plan)}\nMAINPID=${process.pid}`);
+  // Kernel dataplanes forward without fand, so the main thread's liveness is
+  // what the watchdog can prove; the userspace one sends it from its workers.
+  const wdMs = watchdogInterval();
+  const wdTimer = wdMs > 0 && !dp.watchdogFromWorkers ? setInterval(() => safeNotify(log, 'WATCHDOG=1'), wdMs) : undefined;
+  log.info({ control: paths.socket, notified: sent, watchdogMs: wdMs }, 'fand is up');
 
   await new Promise<void>((resolve) => {
     shutdown = resolve;
     if (stopRequested) resolve();
   });
+  clearInterval(wdTimer);
   safeNotify(log, 'STOPPING=1');
   const clean = await cleanup();
   log.info(clean ? 'fand stopped; everything it created is removed' : 'fand stopped with teardown errors (see above)');
   return clean ? 0 : 1;
+}
+
+function statusLine(choice: Choice, plan: Plan): string {
+  const fans = plan.fans.map((f) => `${f.bridge} ${f.slice} mtu ${f.mtu}`).join(', ');
+  return `${choice.mode}${choice.mode === 'userspace' ? ` (${plan.workers} workers)` : ''}: ${fans}`;
 }
 
 function show(plan: Plan, dp: Dataplane): object {

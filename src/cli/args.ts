@@ -197,10 +197,11 @@ checksum, prints what it saw and removes everything.
 Prints what a container engine needs to use this host's fan: the
 'docker network create' command, an LXD profile, or a CNI conflist.
 `,
-  'install-service': `fand install-service
+  'install-service': `fand install-service [UNIT-DIR]
 
-Installs systemd/fand.service as /etc/systemd/system/fand.service, pointing at
-this fand, and tells systemd to reload. Configure fans in /etc/network/fan.
+Installs systemd/fand.service as UNIT-DIR/fand.service (default
+/etc/systemd/system), pointing at this fand, and tells systemd to reload.
+Configure fans in /etc/network/fan, then: systemctl enable --now fand
 `,
   help: `fand — Fan networking for every Linux host
 

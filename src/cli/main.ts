@@ -91,8 +91,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         throw new UsageError('integrate: not available in this build');
       }
       case 'install-service': {
-        // INSTALL-SERVICE-VERB
-        throw new UsageError('install-service: not available in this build');
+        const { installService } = await import('./install-service.js');
+        if (a.positionals.length > 1) throw new UsageError('install-service takes at most one argument: the unit directory');
+        process.stdout.write((await installService(a.positionals[0])).join('\n') + '\n');
+        return 0;
       }
       case 'run': {
         if (a.positionals.length) throw new UsageError(`unexpected argument '${a.positionals[0]}'`);

@@ -23,4 +23,8 @@ export interface Dataplane {
   /** Workers alive / configured (1/1 for kernel modes). */
   health(): { alive: number; configured: number };
   stop(): Promise<void>;
+  /** True when the dataplane sends systemd's WATCHDOG=1 itself (from the threads that forward). */
+  readonly watchdogFromWorkers?: boolean;
+  /** Test hook: make the forwarding threads stall. */
+  wedge?(on: boolean): void;
 }

@@ -137,8 +137,9 @@ export class Lab {
   }
 
   /** Starts fand in a host namespace and resolves once it logs that it is up. */
-  async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = 15_000): Promise<Fand> {
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', '--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = 15_000, env: Record<string, string> = {}): Promise<Fand> {
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', '--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`, ...extra],
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const logs: Record<string, unknown>[] = [];
     let stderr = '';
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
@@ -165,6 +166,11 @@ export class Lab {
     host.fand = fand;
     await up;
     return fand;
+  }
+
+  /** The control socket of the daemon running in a host namespace (reachable from any namespace). */
+  controlSocket(host: LabHost): string {
+    return `/run/fand/fand-${statSync(`/run/netns/${host.ns}`).ino}.sock`;
   }
 
   /** Stops fand; SIGKILL after `timeoutMs` (teardown of many routes on a slow kernel takes a while). */

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { native } from '../../native/index.js';
 import { makePacketContext } from '../packet/context.js';
-import { COUNTER_COUNT, DROP_NAMES, TRAFFIC_NAMES } from '../counters.js';
+import { COUNTER_COUNT, DROP_NAMES, TRAFFIC_NAMES, Traffic } from '../counters.js';
 import { blackholeRule, linkUp, route, sysctl, tun, type Resource } from '../../host/resources.js';
 import { TUNL0 } from '../kernel-ipip/index.js';
 import type { Dataplane, FanCounters } from '../dataplane.js';
@@ -29,12 +29,21 @@ interface Slot {
   restarts: number;
 }
 
+/** Half of systemd's WATCHDOG_USEC (when it is meant for this process), in ms; 0 without a watchdog. */
+export function watchdogInterval(env = process.env): number {
+  const usec = Number(env['WATCHDOG_USEC'] ?? 0);
+  if (!(usec > 0)) return 0;
+  if (env['WATCHDOG_PID'] && Number(env['WATCHDOG_PID']) !== process.pid) return 0;
+  return Math.max(1, Math.floor(usec / 2000));
+}
+
 export class UserspaceDataplane implements Dataplane {
   readonly mode = 'userspace' as const;
   private fans: readonly ResolvedFan[] = [];
   private slots: Slot[] = [];
   private counterBuf = new SharedArrayBuffer(8);
-  private control = new Int32Array(new SharedArrayBuffer(4));
+  private control = new Int32Array(new SharedArrayBuffer(8));
+  private watchdogMs = 0;
   private stopping = false;
   private log!: Logger;
 
@@ -73,8 +82,10 @@ export class UserspaceDataplane implements Dataplane {
     this.log = log;
     this.counterBuf = new SharedArrayBuffer(8 * this.workers * fans.length * COUNTER_COUNT);
     this.slots = Array.from({ length: this.workers }, () => ({ worker: undefined, wakeFd: -1, alive: false, restarts: 0 }));
+    this.watchdogMs = watchdogInterval();
     try {
       await Promise.all(this.slots.map((_, i) => this.spawn(i)));
+      await this.loopsRunning();
     } catch (e) {
       await this.stop();
       throw e;
@@ -94,6 +105,7 @@ export class UserspaceDataplane implements Dataplane {
       })),
       counters: this.counterBuf,
       control: this.control.buffer as SharedArrayBuffer,
+      watchdogMs: this.watchdogMs,
     };
     const worker = new Worker(WORKER_FILE, { workerData: cfg, name: `fand-worker-${index}` });
     slot.worker = worker;
@@ -134,6 +146,30 @@ export class UserspaceDataplane implements Dataplane {
       });
     });
   }
+
+  /**
+   * Resolves once every worker's loop has turned at least once after its
+   * queues and socket were open: then the dataplane passes traffic, and the
+   * daemon may say READY.
+   */
+  private async loopsRunning(timeoutMs = 5000): Promise<void> {
+    const c = new Float64Array(this.counterBuf);
+    const loops = (w: number) => c[w * this.fans.length * COUNTER_COUNT + Traffic.Loops]!;
+    for (const s of this.slots) if (s.wakeFd >= 0) native.eventfdSignal(s.wakeFd);
+    const until = Date.now() + timeoutMs;
+    while (this.slots.some((_, w) => loops(w) === 0)) {
+      if (Date.now() > until) throw new Error('userspace dataplane: workers started but their loops did not run');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Test hook (FAND_TEST_HOOKS=1): stalls every worker's loop, as a bug that wedged them would. */
+  wedge(on: boolean): void {
+    Atomics.store(this.control, 1, on ? 1 : 0);
+  }
+
+  /** The userspace dataplane sends WATCHDOG=1 from worker 0 itself. */
+  readonly watchdogFromWorkers = true;
 
   counters(): FanCounters[] {
     const c = new Float64Array(this.counterBuf);

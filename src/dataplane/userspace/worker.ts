@@ -21,8 +21,14 @@ export interface WorkerConfig {
   readonly fans: readonly { readonly tun: string; readonly mtu: number; readonly ctx: PacketContext }[];
   /** Float64Array over (workers × fans × COUNTER_COUNT); this worker writes its rows only. */
   readonly counters: SharedArrayBuffer;
-  /** Int32Array: [0] = stop requested. */
+  /** Int32Array: [0] = stop requested, [1] = wedge (test hook: the loop stalls). */
   readonly control: SharedArrayBuffer;
+  /**
+   * systemd watchdog interval in ms (half of WATCHDOG_USEC), 0 for none.
+   * Worker 0 sends WATCHDOG=1, and only when every worker's loop has moved
+   * since the last time: a stuck worker stops the watchdog.
+   */
+  readonly watchdogMs: number;
 }
 
 export type WorkerMessage =
@@ -30,6 +36,7 @@ export type WorkerMessage =
   | { readonly type: 'error'; readonly message: string; readonly code?: string };
 
 const POLL_TIMEOUT_MS = 500; // the loop counter must advance even when idle: it is the liveness signal
+const WEDGE = 1;
 const MAX_ROUNDS = 16;       // batches per poll wake-up before polling again (fairness between fds)
 
 function run(cfg: WorkerConfig): void {
@@ -160,9 +167,24 @@ function run(cfg: WorkerConfig): void {
 
     const loopsAt = base(0) + Traffic.Loops;
     const rawIdx = fanCount;
+    const pollTimeout = cfg.watchdogMs > 0 ? Math.min(POLL_TIMEOUT_MS, Math.max(10, cfg.watchdogMs >> 2)) : POLL_TIMEOUT_MS;
+    const watchdog = cfg.index === 0 && cfg.watchdogMs > 0;
+    const lastLoops = new Float64Array(cfg.workers);
+    let nextWatchdog = Date.now() + cfg.watchdogMs;
     while (Atomics.load(control, 0) === 0) {
-      native.poll(pollFds, pollEvents, revents, pollFds.length, POLL_TIMEOUT_MS);
+      native.poll(pollFds, pollEvents, revents, pollFds.length, pollTimeout);
+      while (Atomics.load(control, 1) === WEDGE && Atomics.load(control, 0) === 0); // test hook: a stuck worker
       counters[loopsAt]!++;
+      if (watchdog && Date.now() >= nextWatchdog) {
+        nextWatchdog = Date.now() + cfg.watchdogMs;
+        let alive = true;
+        for (let w = 0; w < cfg.workers; w++) {
+          const l = counters[w * fanCount * COUNTER_COUNT + Traffic.Loops]!;
+          if (l === lastLoops[w]) alive = false;
+          lastLoops[w] = l;
+        }
+        if (alive) native.sdNotify('WATCHDOG=1');
+      }
       if (revents[rawIdx + 1]! !== 0) {
         if (Atomics.load(control, 0) !== 0) break;
         native.eventfdDrain(wake);

@@ -1,0 +1,267 @@
+// Prometheus metrics over HTTP (`--metrics HOST:PORT`, GET /metrics).
+//
+// Nothing here runs per packet. The workers count in their shared Float64
+// blocks (dataplane/counters.ts); a scrape takes ONE snapshot of those counts
+// and of the daemon's state, and prom-client only formats it. Every metric
+// lives in a private Registry, so nothing leaks into prom-client's global one
+// and two servers in one process (tests) cannot collide.
+//
+// How absolute counts become Prometheus counters: prom-client has no
+// "set" for a Counter, and a custom collector object does not fit its typed
+// API. Its documented hook is `collect`, called on every scrape just before
+// the values are read. There each metric `reset()`s and `inc()`s every series
+// by the snapshot's value: the exposition keeps `# TYPE ... counter` and
+// `_total` names (so rate() and counter-reset detection work), and series of
+// a fan or worker that no longer exists disappear instead of going stale.
+// A counter that goes down (a worker restarted with a fresh block) is what
+// Prometheus already treats as a counter reset.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { Logger } from './log.js';
+
+export interface FanSnapshot {
+  readonly bridge: string;
+  readonly overlay: string;
+  /** One record per userspace worker (index = worker id); empty for kernel modes. */
+  readonly perWorker: readonly Record<string, number>[];
+  /** Sum over the workers; for kernel modes the only counts there are. */
+  readonly total: Record<string, number>;
+}
+
+export interface MetricsSnapshot {
+  readonly mode: string;
+  readonly workersAlive: number;
+  readonly workersConfigured: number;
+  readonly lastReload: { readonly time: number /* unix seconds */; readonly ok: boolean } | undefined;
+  readonly fans: readonly FanSnapshot[];
+}
+
+export interface MetricsSource {
+  snapshot(): MetricsSnapshot;
+}
+
+export interface MetricsServer {
+  readonly server: Server;
+  readonly address: { readonly host: string; readonly port: number };
+  close(): Promise<void>;
+}
+
+/** Counter keys (see counters.ts TRAFFIC_NAMES) exported as packets/bytes with a direction label. */
+const TRAFFIC: Record<string, { metric: 'packets' | 'bytes'; direction: 'tx' | 'rx' }> = {
+  'tx.packets': { metric: 'packets', direction: 'tx' },
+  'tx.bytes': { metric: 'bytes', direction: 'tx' },
+  'rx.packets': { metric: 'packets', direction: 'rx' },
+  'rx.bytes': { metric: 'bytes', direction: 'rx' },
+};
+const LOOPS = 'loops';
+/** Drop counters are the keys 'out.*' and 'in.*' (counters.ts DROP_NAMES); the key is the reason label. */
+const isDrop = (key: string): boolean => key.startsWith('out.') || key.startsWith('in.');
+
+/** The worker label of kernel modes, whose counts are not per worker. */
+export const ALL_WORKERS = 'all';
+
+/** Builds the registry. `current` returns the snapshot of the scrape in progress. */
+export function makeRegistry(current: () => MetricsSnapshot): Registry {
+  const registry = new Registry();
+  const registers = [registry];
+
+  /** Every (fan, worker, counts) series of the snapshot. */
+  function* series(s: MetricsSnapshot): Generator<{ fan: string; worker: string; counts: Record<string, number> }> {
+    for (const f of s.fans) {
+      if (f.perWorker.length === 0) yield { fan: f.bridge, worker: ALL_WORKERS, counts: f.total };
+      else for (const [i, counts] of f.perWorker.entries()) yield { fan: f.bridge, worker: String(i), counts };
+    }
+  }
+
+  function traffic(metric: 'packets' | 'bytes', counter: Counter<'fan' | 'worker' | 'direction'>): void {
+    counter.reset();
+    for (const { fan, worker, counts } of series(current())) {
+      for (const [key, t] of Object.entries(TRAFFIC)) {
+        if (t.metric === metric) counter.inc({ fan, worker, direction: t.direction }, counts[key] ?? 0);
+      }
+    }
+  }
+
+  new Counter({
+    name: 'fand_packets_total',
+    help: 'Inner packets carried by the fan: tx = encapsulated and sent on the underlay, rx = decapsulated and delivered to this host.',
+    labelNames: ['fan', 'worker', 'direction'],
+    registers,
+    collect() { traffic('packets', this); },
+  });
+  new Counter({
+    name: 'fand_bytes_total',
+    help: 'Inner bytes (IPv4 header included, outer IPIP header not) carried by the fan, by direction as for fand_packets_total.',
+    labelNames: ['fan', 'worker', 'direction'],
+    registers,
+    collect() { traffic('bytes', this); },
+  });
+  new Counter({
+    name: 'fand_dropped_packets_total',
+    help: "Packets the dataplane dropped, by reason: 'out.*' on the way to the underlay, 'in.*' on the way in (the names 'fand show' uses).",
+    labelNames: ['fan', 'worker', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const { fan, worker, counts } of series(current())) {
+        for (const [reason, n] of Object.entries(counts)) if (isDrop(reason)) this.inc({ fan, worker, reason }, n);
+      }
+    },
+  });
+  new Counter({
+    name: 'fand_worker_loops_total',
+    help: 'Iterations of a userspace worker loop; a worker whose count stops growing is stuck.',
+    labelNames: ['fan', 'worker'],
+    registers,
+    collect() {
+      this.reset();
+      for (const { fan, worker, counts } of series(current())) {
+        if (counts[LOOPS] !== undefined) this.inc({ fan, worker }, counts[LOOPS]);
+      }
+    },
+  });
+  new Gauge({
+    name: 'fand_fan_info',
+    help: 'One series per configured fan: its bridge and overlay. Always 1.',
+    labelNames: ['fan', 'overlay'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of current().fans) this.set({ fan: f.bridge, overlay: f.overlay }, 1);
+    },
+  });
+  new Gauge({
+    name: 'fand_dataplane_info',
+    help: 'The dataplane fand chose (kernel-fan, kernel-ipip or userspace). Always 1.',
+    labelNames: ['mode'],
+    registers,
+    collect() {
+      this.reset();
+      this.set({ mode: current().mode }, 1);
+    },
+  });
+  new Gauge({
+    name: 'fand_workers_alive',
+    help: 'Dataplane workers currently running (1 for the kernel modes).',
+    registers,
+    collect() { this.set(current().workersAlive); },
+  });
+  new Gauge({
+    name: 'fand_workers_configured',
+    help: 'Dataplane workers fand is meant to run (1 for the kernel modes).',
+    registers,
+    collect() { this.set(current().workersConfigured); },
+  });
+  // Absent until the first reload: a timestamp of 0 would read as "1970".
+  new Gauge({
+    name: 'fand_last_reload_timestamp_seconds',
+    help: 'Unix time of the last configuration reload attempt.',
+    registers,
+    collect() {
+      this.reset();
+      const r = current().lastReload;
+      if (r) this.set(r.time);
+    },
+  });
+  new Gauge({
+    name: 'fand_last_reload_success',
+    help: 'Whether the last configuration reload was applied (1) or rejected (0).',
+    registers,
+    collect() {
+      this.reset();
+      const r = current().lastReload;
+      if (r) this.set(r.ok ? 1 : 0);
+    },
+  });
+  return registry;
+}
+
+/** Splits HOST:PORT; IPv6 hosts may be bracketed ([::1]:9478). */
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(listen);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !m[1] || !(port >= 0 && port <= 65535)) throw new Error(`metrics listen address ${listen}: give HOST:PORT, e.g. 127.0.0.1:9478`);
+  const host = m[1].startsWith('[') && m[1].endsWith(']') ? m[1].slice(1, -1) : m[1];
+  return { host, port };
+}
+
+export async function startMetrics(listen: string, source: MetricsSource, log: Logger): Promise<MetricsServer> {
+  const { host, port } = parseListen(listen);
+  let snapshot: MetricsSnapshot | undefined;
+  const registry = makeRegistry(() => {
+    if (!snapshot) throw new Error('metrics collected outside a scrape');
+    return snapshot;
+  });
+  // Scrapes are serialised so that two concurrent ones cannot swap the
+  // snapshot under each other's collect callbacks.
+  let queue: Promise<unknown> = Promise.resolve();
+  const scrape = (): Promise<string> => {
+    const next = queue.then(async () => {
+      snapshot = source.snapshot();
+      try {
+        return await registry.metrics();
+      } finally {
+        snapshot = undefined;
+      }
+    });
+    queue = next.catch(() => undefined);
+    return next;
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: fand serves /metrics\n');
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+      return;
+    }
+    scrape().then(
+      (body) => {
+        res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(body) });
+        res.end(req.method === 'HEAD' ? undefined : body);
+      },
+      (e: unknown) => {
+        log.error({ err: e }, 'metrics: scrape failed');
+        res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`scrape failed: ${(e as Error).message}\n`);
+      },
+    );
+  };
+
+  const server = createServer(handle);
+  await new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException): void => {
+      const why = e.code === 'EADDRINUSE' ? 'address already in use'
+        : e.code === 'EADDRNOTAVAIL' ? 'no such address on this host'
+        : e.code === 'EACCES' ? 'permission denied' : e.message;
+      reject(new Error(`metrics ${listen}: ${why}`));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  server.on('error', (e) => log.error({ err: e }, 'metrics server error'));
+  const a = server.address() as AddressInfo;
+  const address = { host: a.address, port: a.port };
+  const url = `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}/metrics`;
+  log.info({ metrics: url }, 'serving Prometheus metrics');
+
+  let closed: Promise<void> | undefined;
+  return {
+    server,
+    address,
+    close(): Promise<void> {
+      closed ??= new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        // Scrapers keep connections alive; close() alone would wait for them.
+        server.closeAllConnections();
+      });
+      return closed;
+    },
+  };
+}

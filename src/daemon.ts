@@ -2,7 +2,7 @@
 // here → repair what a killed predecessor left → ensure host → start the
 // dataplane → control socket → READY. On SIGTERM/SIGINT (or any failure
 // after the host was touched) everything fand created is removed again.
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import type { FanSpec } from './config/fanfile.js';
 import { resolveFans } from './fan/resolve.js';
@@ -29,6 +29,8 @@ export interface DaemonOptions {
   readonly checkInnerSource: boolean;
   readonly log: Logger;
   readonly host?: HostNet;
+  /** Reads the configuration again, for SIGHUP; throws on invalid input. */
+  readonly reloadSpecs?: () => readonly FanSpec[];
 }
 
 interface StateFile {
@@ -67,23 +69,33 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   };
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGHUP', () => log.warn('SIGHUP: configuration reload is not implemented in this version; restart fand to apply changes'));
+  let reloads: Promise<void> = Promise.resolve();
+  let reload: (() => Promise<void>) | undefined;
+  process.on('SIGHUP', () => {
+    if (!reload) { log.warn('SIGHUP before start-up finished: ignored'); return; }
+    reloads = reloads.then(reload); // one reload at a time, in order
+  });
 
   // Everything that can be checked without touching the host, first.
-  const { fans, choice, dp, plan } = await prepare(opts, host);
-  for (const f of plan.fans) {
-    log.info({ fan: f }, `fan ${f.overlay} over ${f.underlay} (${f.iface}): slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}, mtu ${f.mtu}`);
-    if (f.dhcp) log.warn({ fan: f.bridge }, 'dhcp requested but not implemented in this version: containers need static addresses');
-  }
+  const { fans, choice, dp, plan: firstPlan } = await prepare(opts, host);
+  let plan = firstPlan;
+  const logFans = (p: Plan) => {
+    for (const f of p.fans) {
+      log.info({ fan: f }, `fan ${f.overlay} over ${f.underlay} (${f.iface}): slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}, mtu ${f.mtu}`);
+      if (f.dhcp) log.warn({ fan: f.bridge }, 'dhcp requested but not implemented in this version: containers need static addresses');
+    }
+  };
+  logFans(plan);
   log.info({ dataplane: choice.mode, reason: choice.reason }, `dataplane ${choice.mode}: ${choice.reason}`);
 
   await refuseIfRunning(paths);
   const previous = await readState(paths.state, log);
 
-  const created: Created[] = [];
+  let created: Created[] = [];
   const saveState = () => writeFile(paths.state, JSON.stringify({ pid: process.pid, created } satisfies StateFile), { mode: 0o600 });
   let server: Server | undefined;
   let started = false;
+  let lastReload: { time: number; ok: boolean; error?: string } | undefined;
 
   const cleanup = async () => {
     server?.close();
@@ -96,7 +108,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   };
 
   try {
-    const { mkdir } = await import('node:fs/promises');
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     // What a killed predecessor created and this configuration no longer wants goes first.
     const wanted = new Set(plan.resources.map((r) => r.id));
@@ -116,7 +127,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     started = true;
     const hooks = process.env['FAND_TEST_HOOKS'] === '1';
     server = await listenControl(paths.socket, paths.dir, (req) => {
-      if (req.cmd === 'show') return show(plan, dp);
+      if (req.cmd === 'show') return show(plan, dp, lastReload);
       if (hooks && (req.cmd === 'wedge' || req.cmd === 'unwedge') && dp.wedge) { dp.wedge(req.cmd === 'wedge'); return { ok: true }; }
       throw new Error(`unknown command ${JSON.stringify(req.cmd)}`);
     });
@@ -134,11 +145,55 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const wdTimer = wdMs > 0 && !dp.watchdogFromWorkers ? setInterval(() => safeNotify(log, 'WATCHDOG=1'), wdMs) : undefined;
   log.info({ control: paths.socket, notified: sent, watchdogMs: wdMs }, 'fand is up');
 
+  // SIGHUP: the new configuration is validated whole before anything changes;
+  // then new fans are set up, the dataplane switches (fans that stay keep
+  // forwarding throughout), and the fans that went are torn down.
+  reload = async () => {
+    safeNotify(log, `RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`);
+    log.info('SIGHUP: reloading the configuration');
+    try {
+      if (!opts.reloadSpecs) throw new Error('this daemon was started without a way to re-read its configuration');
+      const nextFans = await resolveFans(opts.reloadSpecs(), host, { mtu: opts.mtu });
+      const next = makePlan(nextFans, choice, opts.workers, dp);
+      const wanted = new Set(next.resources.map((r) => r.id));
+      const had = new Map(created.map((c) => [c.resource.id, c]));
+      const kept: Created[] = [];
+      try {
+        await ensure(host, next.resources, {
+          owned: had,
+          onCreated: async (c) => { kept.push(c); },
+          log: (m, f) => log.info(f ?? {}, m),
+        });
+      } catch (e) {
+        // Undo only what this reload added; the running fans stay as they were.
+        for (const err of await teardown(host, kept.filter((c) => !had.has(c.resource.id)), (m) => log.info(m))) log.error(`teardown: ${err}`);
+        throw e;
+      }
+      await dp.update(nextFans);
+      const gone = created.filter((c) => !wanted.has(c.resource.id));
+      for (const err of await teardown(host, gone, (m) => log.info(m))) log.error(`teardown: ${err}`);
+      created = kept;
+      await saveState();
+      const before = new Set(plan.fans.map((f) => f.bridge));
+      const after = new Set(next.fans.map((f) => f.bridge));
+      plan = next;
+      lastReload = { time: Date.now() / 1000, ok: true };
+      log.info({ added: [...after].filter((b) => !before.has(b)), removed: [...before].filter((b) => !after.has(b)) }, 'reload done');
+      logFans(plan);
+    } catch (e) {
+      lastReload = { time: Date.now() / 1000, ok: false, error: (e as Error).message };
+      log.error({ err: (e as Error).message }, `reload rejected, the running configuration stays: ${(e as Error).message}`);
+    }
+    safeNotify(log, `READY=1\nSTATUS=${statusLine(choice, plan)}${lastReload?.ok === false ? ` (last reload failed: ${lastReload.error})` : ''}`);
+  };
+
   await new Promise<void>((resolve) => {
     shutdown = resolve;
     if (stopRequested) resolve();
   });
   clearInterval(wdTimer);
+  reload = undefined;
+  await reloads;
   safeNotify(log, 'STOPPING=1');
   const clean = await cleanup();
   log.info(clean ? 'fand stopped; everything it created is removed' : 'fand stopped with teardown errors (see above)');
@@ -150,11 +205,12 @@ function statusLine(choice: Choice, plan: Plan): string {
   return `${choice.mode}${choice.mode === 'userspace' ? ` (${plan.workers} workers)` : ''}: ${fans}`;
 }
 
-function show(plan: Plan, dp: Dataplane): object {
+function show(plan: Plan, dp: Dataplane, lastReload: object | undefined): object {
   return {
     pid: process.pid,
     dataplane: plan.dataplane,
     workers: dp.health(),
+    lastReload,
     fans: plan.fans.map((f, i) => ({ ...f, counters: dp.counters()[i]?.total ?? {}, perWorker: dp.counters()[i]?.perWorker ?? [] })),
   };
 }

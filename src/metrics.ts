@@ -153,25 +153,26 @@ export function makeRegistry(current: () => MetricsSnapshot): Registry {
     registers,
     collect() { this.set(current().workersConfigured); },
   });
-  // Absent until the first reload: a timestamp of 0 would read as "1970".
+  // No sample until the first reload (a timestamp of 0 would read as 1970).
+  // An unlabelled gauge always holds a value; remove({}) drops it.
   new Gauge({
     name: 'fand_last_reload_timestamp_seconds',
-    help: 'Unix time of the last configuration reload attempt.',
+    help: 'Unix time of the last configuration reload attempt; absent before the first.',
     registers,
     collect() {
-      this.reset();
       const r = current().lastReload;
       if (r) this.set(r.time);
+      else this.remove({});
     },
   });
   new Gauge({
     name: 'fand_last_reload_success',
-    help: 'Whether the last configuration reload was applied (1) or rejected (0).',
+    help: 'Whether the last configuration reload was applied (1) or rejected (0); absent before the first.',
     registers,
     collect() {
-      this.reset();
       const r = current().lastReload;
       if (r) this.set(r.ok ? 1 : 0);
+      else this.remove({});
     },
   });
   return registry;

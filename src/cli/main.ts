@@ -87,8 +87,20 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runDemo({ hosts: a.hosts, workers: a.workers });
       }
       case 'integrate': {
-        // INTEGRATE-VERB (wired by the integrate module)
-        throw new UsageError('integrate: not available in this build');
+        // INTEGRATE-VERB
+        const { INTEGRATIONS, isIntegration, formatIntegration } = await import('../integrate/index.js');
+        const kind = a.positionals[0];
+        if (!isIntegration(kind)) {
+          throw new UsageError(kind === undefined ? `integrate: say for what (${INTEGRATIONS.join(', ')})` : `integrate: unknown kind '${kind}' (kinds: ${INTEGRATIONS.join(', ')})`);
+        }
+        if (a.positionals.length > 1) throw new UsageError(`unexpected argument '${a.positionals[1]}'`);
+        const { prepare } = await import('../daemon.js');
+        const { IpCommand } = await import('../host/ip.js');
+        const specs = loadSpecs(a);
+        const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, log: makeLogger('silent') }, new IpCommand());
+        // plan.fans holds only the fans not marked off.
+        process.stdout.write(plan.fans.map((f) => formatIntegration(kind, f, a.json)).join(''));
+        return 0;
       }
       case 'install-service': {
         const { installService } = await import('./install-service.js');
@@ -102,7 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const { runDaemon } = await import('../daemon.js');
         return await runDaemon({
           specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, runtimeDir: a.runtimeDir,
-          checkInnerSource: a.checkInnerSource, log: makeLogger(a.logLevel),
+          checkInnerSource: a.checkInnerSource, log: makeLogger(a.logLevel), reloadSpecs: () => loadSpecs(a),
         });
       }
     }

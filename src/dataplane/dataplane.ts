@@ -19,6 +19,8 @@ export interface Dataplane {
   /** Host resources this dataplane needs beyond the bridge every mode has. */
   resources(fan: ResolvedFan): Resource[];
   start(fans: readonly ResolvedFan[], log: Logger): Promise<void>;
+  /** Reload: the fans changed (their host resources are already in place). */
+  update(fans: readonly ResolvedFan[]): Promise<void>;
   counters(): FanCounters[];
   /** Workers alive / configured (1/1 for kernel modes). */
   health(): { alive: number; configured: number };

@@ -138,7 +138,9 @@ export class Lab {
 
   /** Starts fand in a host namespace and resolves once it logs that it is up. */
   async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = 15_000, env: Record<string, string> = {}): Promise<Fand> {
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', '--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`, ...extra],
+    // With --config the fans come from the file; otherwise the lab's fan.
+    const fanArgs = extra.includes('--config') ? [] : ['--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`];
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', ...fanArgs, ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const logs: Record<string, unknown>[] = [];
     let stderr = '';
@@ -166,6 +168,20 @@ export class Lab {
     host.fand = fand;
     await up;
     return fand;
+  }
+
+  /** Resolves with the first log line of the host's fand (from now on) whose msg matches. */
+  async waitForLog(host: LabHost, msg: RegExp, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+    const f = host.fand;
+    if (!f) throw new Error(`no fand on ${host.ns}`);
+    const from = f.logs.length;
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = f.logs.slice(from).find((l) => msg.test(String(l['msg'])));
+      if (hit) return hit;
+      if (Date.now() > until) throw new Error(`fand on ${host.ns} logged nothing matching ${msg} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** The control socket of the daemon running in a host namespace (reachable from any namespace). */

@@ -154,6 +154,7 @@ export class DhcpServer {
       let settled = false;
       let settle: NodeJS.Timeout | undefined;
       const stderr: string[] = [];
+      let failure: Error | undefined;
       const done = (err?: Error) => {
         if (settled) return;
         settled = true;
@@ -166,16 +167,19 @@ export class DhcpServer {
           onLine: (line) => {
             if (settled) return;
             stderr.push(line);
-            if (missing.test(line)) {
+            if (missing.test(line) && !failure) {
               // --bind-dynamic would wait for the bridge; fand creates the
-              // bridge first, so its absence at start is an error.
-              done(new Error(`dhcp ${bridge}: no such interface (dnsmasq: ${line.trim()}); the fan bridge must exist before DHCP starts`));
+              // bridge first, so its absence at start is an error. Reject once
+              // the process is gone, so a failed start leaves nothing behind.
+              failure = new Error(`dhcp ${bridge}: no such interface (dnsmasq: ${line.trim()}); the fan bridge must exist before DHCP starts`);
+              this.stopped = true;
+              clearTimeout(settle);
               child.kill('SIGKILL');
-            } else if (/DHCP, IP range/.test(line)) done();
+            } else if (/DHCP, IP range/.test(line) && !failure) done();
           },
           onClose: (code, signal, err) => {
             const why = err ? err.message : signal ?? `code ${code}`;
-            done(new Error(`dhcp ${bridge}: dnsmasq exited at start (${why}): ${stderr.join('\n').trim() || 'no output'}`));
+            done(failure ?? new Error(`dhcp ${bridge}: dnsmasq exited at start (${why}): ${stderr.join('\n').trim() || 'no output'}`));
           },
         });
       } catch (e) {

@@ -13,6 +13,7 @@
 // a chain FAND-POSTROUTING in the nat table, jumped to from POSTROUTING.
 // The rules are data (pure functions below); `Nat` runs them.
 import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { parseNetwork } from '../fan/fanmap.js';
 import { formatCidr } from '../fan/ipv4.js';
 
@@ -135,14 +136,34 @@ export function describeNat(backend: NatBackend, overlays: readonly string[]): s
 
 const TIMEOUT_MS = 10_000;
 
-interface Ran { ok: boolean; code: unknown; stdout: string; stderr: string; message: string }
+const resolved = new Map<string, string>();
+/**
+ * The system's `nft`/`iptables`, by absolute path: under `npm run`/`npx`
+ * PATH starts with node_modules/.bin, where @vercel/nft (a dependency of
+ * ava) installs a JavaScript `nft` that would be run instead of nftables'.
+ * Falls back to a PATH lookup when none of the usual directories has it.
+ */
+export function systemCommand(name: string): string {
+  let path = resolved.get(name);
+  if (path === undefined) {
+    path = name;
+    for (const dir of ['/usr/sbin', '/sbin', '/usr/bin', '/bin']) {
+      try { accessSync(`${dir}/${name}`, constants.X_OK); path = `${dir}/${name}`; break; } catch { /* not here */ }
+    }
+    resolved.set(name, path);
+  }
+  return path;
+}
+
+interface Ran { ok: boolean; code: unknown; killed: boolean; stdout: string; stderr: string; message: string }
 
 /** Runs a command (through `ip netns exec` with a netns), bounded in time, never through a shell. */
 function exec(netns: string | undefined, cmd: string, args: readonly string[], input?: string): Promise<Ran> {
-  const [file, argv] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, [...args]];
+  const bin = systemCommand(cmd);
+  const [file, argv] = netns ? ['ip', ['netns', 'exec', netns, bin, ...args]] : [bin, [...args]];
   return new Promise((resolve) => {
     const child = execFile(file, argv, { timeout: TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ ok: !err, code: err ? ((err as NodeJS.ErrnoException).code ?? err.signal) : 0, stdout, stderr, message: err?.message ?? '' });
+      resolve({ ok: !err, code: err ? ((err as NodeJS.ErrnoException).code ?? err.signal) : 0, killed: err?.killed ?? false, stdout, stderr, message: err?.message ?? '' });
     });
     child.stdin?.on('error', () => { /* the command exited early; its error is reported above */ });
     child.stdin?.end(input ?? '');
@@ -153,7 +174,8 @@ async function must(netns: string | undefined, cmd: string, args: readonly strin
   const r = await exec(netns, cmd, args, input);
   if (!r.ok) {
     const where = netns ? ` (netns ${netns})` : '';
-    const why = r.stderr.trim() || (r.code === 'ENOENT' ? 'command not found' : r.message);
+    const why = r.killed ? `no answer within ${TIMEOUT_MS / 1000} s`
+      : r.stderr.trim() || (r.code === 'ENOENT' ? 'command not found' : r.message);
     throw new NatError(`nat: ${cmd} ${args.join(' ')}${where}: ${why}`);
   }
   return r.stdout;

@@ -25,6 +25,10 @@ export class KernelFanDataplane implements Dataplane {
     log.info('kernel-fan: the kernel forwards; fand only keeps the configuration. Note the kernel Fan does not check inner sources.');
   }
 
+  async update(fans: readonly ResolvedFan[]): Promise<void> {
+    this.fans = fans; // the kernel forwards by routes and devices, which the host setup already changed
+  }
+
   counters(): FanCounters[] {
     return this.fans.map((f) => ({ fan: f.bridge, perWorker: [], total: {} }));
   }

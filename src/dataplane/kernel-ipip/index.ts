@@ -69,6 +69,10 @@ export class KernelIpipDataplane implements Dataplane {
     });
   }
 
+  async update(fans: readonly ResolvedFan[]): Promise<void> {
+    this.fans = fans; // the kernel forwards by routes and devices, which the host setup already changed
+  }
+
   counters(): FanCounters[] {
     const s = this.stats;
     const total = { 'tx.packets': s.txPackets, 'tx.bytes': s.txBytes, 'rx.packets': s.rxPackets, 'rx.bytes': s.rxBytes, 'drop.tunl0-rx-errors': s.rxErrors, 'drop.tunl0-tx-errors': s.txErrors };

@@ -13,7 +13,8 @@ import type { Dataplane, FanCounters } from '../dataplane.js';
 import type { ResolvedFan } from '../../fan/resolved.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, formatIpv4 } from '../../fan/ipv4.js';
-import type { WorkerConfig, WorkerMessage } from './worker.js';
+import type { FansMessage, WorkerConfig, WorkerFan, WorkerMessage } from './worker.js';
+import { counterBase, MAX_FANS } from './ring.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 /** A long TUN transmit queue: bursts from the bridge must not be dropped before the workers read them. */
@@ -22,7 +23,7 @@ const RESTART_DELAY_MS = 1000;
 /** Before the main table (32766) and after the local table (0). */
 const TUNL0_BLACKHOLE_PREF = 90;
 
-interface Slot {
+interface Thread {
   worker: Worker | undefined;
   wakeFd: number;
   alive: boolean;
@@ -40,7 +41,11 @@ export function watchdogInterval(env = process.env): number {
 export class UserspaceDataplane implements Dataplane {
   readonly mode = 'userspace' as const;
   private fans: readonly ResolvedFan[] = [];
-  private slots: Slot[] = [];
+  private threads: Thread[] = [];
+  /** Fan bridge → its row in the counter blocks; stable while the fan exists. */
+  private fanSlots = new Map<string, number>();
+  private generation = 0;
+  private waiting = new Map<number, { left: number; done: () => void }>();
   private counterBuf = new SharedArrayBuffer(8);
   private control = new Int32Array(new SharedArrayBuffer(8));
   private watchdogMs = 0;
@@ -80,11 +85,12 @@ export class UserspaceDataplane implements Dataplane {
   async start(fans: readonly ResolvedFan[], log: Logger): Promise<void> {
     this.fans = fans;
     this.log = log;
-    this.counterBuf = new SharedArrayBuffer(8 * this.workers * fans.length * COUNTER_COUNT);
-    this.slots = Array.from({ length: this.workers }, () => ({ worker: undefined, wakeFd: -1, alive: false, restarts: 0 }));
+    this.counterBuf = new SharedArrayBuffer(8 * this.workers * MAX_FANS * COUNTER_COUNT);
+    this.assignSlots(fans);
+    this.threads = Array.from({ length: this.workers }, () => ({ worker: undefined, wakeFd: -1, alive: false, restarts: 0 }));
     this.watchdogMs = watchdogInterval();
     try {
-      await Promise.all(this.slots.map((_, i) => this.spawn(i)));
+      await Promise.all(this.threads.map((_, i) => this.spawn(i)));
       await this.loopsRunning();
     } catch (e) {
       await this.stop();
@@ -94,28 +100,27 @@ export class UserspaceDataplane implements Dataplane {
   }
 
   private spawn(index: number): Promise<void> {
-    const slot = this.slots[index]!;
+    const thread = this.threads[index]!;
     const cfg: WorkerConfig = {
       index,
       workers: this.workers,
-      fans: this.fans.map((f) => ({
-        tun: f.tun,
-        mtu: f.mtu,
-        ctx: makePacketContext(f.map.overlay, f.map.underlay, f.localUnderlay, this.checkInnerSource),
-      })),
+      fans: this.workerFans(),
       counters: this.counterBuf,
       control: this.control.buffer as SharedArrayBuffer,
       watchdogMs: this.watchdogMs,
     };
     const worker = new Worker(WORKER_FILE, { workerData: cfg, name: `fand-worker-${index}` });
-    slot.worker = worker;
+    thread.worker = worker;
     return new Promise((resolve, reject) => {
       let ready = false;
       worker.on('message', (m: WorkerMessage) => {
-        if (m.type === 'ready') {
+        if (m.type === 'fans-applied') {
+          const w = this.waiting.get(m.generation);
+          if (w && --w.left === 0) { this.waiting.delete(m.generation); w.done(); }
+        } else if (m.type === 'ready') {
           ready = true;
-          slot.alive = true;
-          slot.wakeFd = m.wakeFd;
+          thread.alive = true;
+          thread.wakeFd = m.wakeFd;
           resolve();
         } else {
           const msg = `worker ${index}: ${m.message}`;
@@ -128,14 +133,14 @@ export class UserspaceDataplane implements Dataplane {
         else this.log.error({ worker: index, err: e.message }, `worker ${index} crashed`);
       });
       worker.on('exit', (code) => {
-        slot.alive = false;
-        slot.worker = undefined;
+        thread.alive = false;
+        thread.worker = undefined;
         if (!ready) { reject(new Error(`worker ${index} exited (code ${code}) before it was ready`)); return; }
         if (this.stopping) return;
         // A dead worker leaves its TUN queue and its share of inbound traffic
         // unserved: replace it.
-        slot.restarts++;
-        this.log.error({ worker: index, code, restarts: slot.restarts }, `worker ${index} exited unexpectedly; restarting in ${RESTART_DELAY_MS} ms`);
+        thread.restarts++;
+        this.log.error({ worker: index, code, restarts: thread.restarts }, `worker ${index} exited unexpectedly; restarting in ${RESTART_DELAY_MS} ms`);
         setTimeout(() => {
           if (this.stopping) return;
           this.spawn(index).then(
@@ -154,10 +159,10 @@ export class UserspaceDataplane implements Dataplane {
    */
   private async loopsRunning(timeoutMs = 5000): Promise<void> {
     const c = new Float64Array(this.counterBuf);
-    const loops = (w: number) => c[w * this.fans.length * COUNTER_COUNT + Traffic.Loops]!;
-    for (const s of this.slots) if (s.wakeFd >= 0) native.eventfdSignal(s.wakeFd);
+    const loops = (w: number) => c[counterBase(w, 0) + Traffic.Loops]!;
+    for (const s of this.threads) if (s.wakeFd >= 0) native.eventfdSignal(s.wakeFd);
     const until = Date.now() + timeoutMs;
-    while (this.slots.some((_, w) => loops(w) === 0)) {
+    while (this.threads.some((_, w) => loops(w) === 0)) {
       if (Date.now() > until) throw new Error('userspace dataplane: workers started but their loops did not run');
       await new Promise((r) => setTimeout(r, 5));
     }
@@ -171,13 +176,60 @@ export class UserspaceDataplane implements Dataplane {
   /** The userspace dataplane sends WATCHDOG=1 from worker 0 itself. */
   readonly watchdogFromWorkers = true;
 
+  private assignSlots(fans: readonly ResolvedFan[]): void {
+    if (fans.length > MAX_FANS) throw new Error(`at most ${MAX_FANS} fans per daemon`);
+    for (const b of [...this.fanSlots.keys()]) if (!fans.some((f) => f.bridge === b)) this.fanSlots.delete(b);
+    const c = new Float64Array(this.counterBuf);
+    for (const f of fans) {
+      if (this.fanSlots.has(f.bridge)) continue;
+      let slot = 0;
+      while ([...this.fanSlots.values()].includes(slot)) slot++;
+      this.fanSlots.set(f.bridge, slot);
+      // A reused row starts from zero (the loop counter in slot 0 is kept).
+      for (let w = 0; w < this.workers; w++) {
+        const b = counterBase(w, slot);
+        c.fill(0, b, b + COUNTER_COUNT);
+      }
+    }
+  }
+
+  private workerFans(): WorkerFan[] {
+    return this.fans.map((f) => ({
+      slot: this.fanSlots.get(f.bridge)!,
+      tun: f.tun,
+      mtu: f.mtu,
+      ctx: makePacketContext(f.map.overlay, f.map.underlay, f.localUnderlay, this.checkInnerSource),
+    }));
+  }
+
+  /**
+   * Reload: hands every worker the new list of fans. Fans that stay keep
+   * their TUN queues and counters; resolves once every live worker has
+   * switched (their TUNs must exist already; removed fans' TUNs may be
+   * deleted afterwards).
+   */
+  async update(fans: readonly ResolvedFan[]): Promise<void> {
+    this.fans = fans;
+    this.assignSlots(fans);
+    const generation = ++this.generation;
+    const live = this.threads.filter((t) => t.alive && t.worker);
+    await new Promise<void>((resolve, reject) => {
+      if (live.length === 0) { resolve(); return; }
+      const timer = setTimeout(() => { this.waiting.delete(generation); reject(new Error('workers did not take the new fans within 5 s')); }, 5000);
+      this.waiting.set(generation, { left: live.length, done: () => { clearTimeout(timer); resolve(); } });
+      const msg: FansMessage = { type: 'fans', generation, fans: this.workerFans() };
+      for (const t of live) { t.worker!.postMessage(msg); native.eventfdSignal(t.wakeFd); }
+    });
+  }
+
   counters(): FanCounters[] {
     const c = new Float64Array(this.counterBuf);
-    return this.fans.map((f, fi) => {
+    return this.fans.map((f) => {
+      const slot = this.fanSlots.get(f.bridge) ?? 0;
       const perWorker: Record<string, number>[] = [];
       const total: Record<string, number> = {};
       for (let w = 0; w < this.workers; w++) {
-        const b = (w * this.fans.length + fi) * COUNTER_COUNT;
+        const b = counterBase(w, slot);
         const row: Record<string, number> = {};
         DROP_NAMES.forEach((n, i) => { row[`drop.${n}`] = c[b + i]!; });
         TRAFFIC_NAMES.forEach((n, i) => { row[n] = c[b + DROP_NAMES.length + i]!; });
@@ -189,14 +241,14 @@ export class UserspaceDataplane implements Dataplane {
   }
 
   health(): { alive: number; configured: number } {
-    return { alive: this.slots.filter((s) => s.alive).length, configured: this.workers };
+    return { alive: this.threads.filter((s) => s.alive).length, configured: this.workers };
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     Atomics.store(this.control, 0, 1);
     const exits: Promise<unknown>[] = [];
-    for (const s of this.slots) {
+    for (const s of this.threads) {
       if (!s.worker) continue;
       const w = s.worker;
       exits.push(new Promise((r) => w.once('exit', r)));
@@ -205,6 +257,6 @@ export class UserspaceDataplane implements Dataplane {
     // A worker blocked in poll() wakes on its eventfd, or at worst on the poll timeout.
     const timeout = new Promise((r) => setTimeout(r, 3000).unref());
     await Promise.race([Promise.all(exits), timeout]);
-    for (const s of this.slots) if (s.worker) await s.worker.terminate();
+    for (const s of this.threads) if (s.worker) await s.worker.terminate();
   }
 }

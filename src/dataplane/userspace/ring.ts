@@ -1,3 +1,5 @@
+import { COUNTER_COUNT } from '../counters.js';
+
 // Buffer geometry shared by the worker loop and the native batch calls.
 //
 // A ring is one Uint8Array cut into BATCH slots of SLOT_SIZE bytes. A packet
@@ -16,3 +18,10 @@ export const SLOT_SIZE = 65536 + HEADROOM;
 export const BATCH = 64;
 /** Socket buffers: small ones make the kernel drop inbound IPIP under load. */
 export const SOCKET_BUFFER = 8 << 20;
+/** Fans one daemon can carry: each has a fixed row in every worker's counter block. */
+export const MAX_FANS = 16;
+
+/** Counter row of (worker, fan slot). The loop counter lives in slot 0's row. */
+export function counterBase(worker: number, slot: number): number {
+  return (worker * MAX_FANS + slot) * COUNTER_COUNT;
+}

@@ -3,8 +3,10 @@
 // packets both ways in batches: TUN → encapsulate in place → sendmmsg, and
 // recvmmsg → validate and decapsulate in place → TUN. The loop blocks in
 // poll(2) on its own thread; the main thread stops it through a shared flag
-// and an eventfd. Counters go to this worker's block of a shared Float64Array.
-import { parentPort, workerData } from 'node:worker_threads';
+// and wakes it through an eventfd, e.g. to hand over a new list of fans on
+// reload (fans that stay keep their TUN queues: no packet of theirs is lost).
+// Counters go to this worker's rows of a shared Float64Array.
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { native } from '../../native/index.js';
 import { encapsulateHeader } from '../packet/encap.js';
 import { readU32 } from '../packet/ipv4.js';
@@ -12,14 +14,22 @@ import { outboundIsPlain, VNET_HDR_LEN, writeInboundVnetHeader } from '../packet
 import { decapsulate } from '../packet/decap.js';
 import { fanoutFilter } from '../packet/fanout.js';
 import type { PacketContext } from '../packet/context.js';
-import { COUNTER_COUNT, Drop, Traffic } from '../counters.js';
-import { BATCH, HEADROOM, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
+import { Drop, Traffic } from '../counters.js';
+import { BATCH, counterBase, HEADROOM, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
+
+export interface WorkerFan {
+  /** Row of this fan in every worker's counter block (stable across reloads). */
+  readonly slot: number;
+  readonly tun: string;
+  readonly mtu: number;
+  readonly ctx: PacketContext;
+}
 
 export interface WorkerConfig {
   readonly index: number;
   readonly workers: number;
-  readonly fans: readonly { readonly tun: string; readonly mtu: number; readonly ctx: PacketContext }[];
-  /** Float64Array over (workers × fans × COUNTER_COUNT); this worker writes its rows only. */
+  readonly fans: readonly WorkerFan[];
+  /** Float64Array over (workers × MAX_FANS × COUNTER_COUNT); this worker writes its rows only. */
   readonly counters: SharedArrayBuffer;
   /** Int32Array: [0] = stop requested, [1] = wedge (test hook: the loop stalls). */
   readonly control: SharedArrayBuffer;
@@ -31,29 +41,39 @@ export interface WorkerConfig {
   readonly watchdogMs: number;
 }
 
+/** Main → worker, followed by a signal on the worker's eventfd. */
+export interface FansMessage { readonly type: 'fans'; readonly generation: number; readonly fans: readonly WorkerFan[] }
+
 export type WorkerMessage =
   | { readonly type: 'ready'; readonly wakeFd: number }
+  | { readonly type: 'fans-applied'; readonly generation: number }
   | { readonly type: 'error'; readonly message: string; readonly code?: string };
 
 const POLL_TIMEOUT_MS = 500; // the loop counter must advance even when idle: it is the liveness signal
 const WEDGE = 1;
 const MAX_ROUNDS = 16;       // batches per poll wake-up before polling again (fairness between fds)
 
+/** A fan as this worker runs it: its TUN queue and its inbound batch. */
+interface LiveFan extends WorkerFan {
+  readonly fd: number;
+  readonly base: number;          // counter row offset
+  readonly inOffsets: Int32Array;
+  readonly inLengths: Int32Array;
+  inCount: number;
+}
+
 function run(cfg: WorkerConfig): void {
   const { IPPROTO_IPIP, POLLIN } = native.constants;
-  const fanCount = cfg.fans.length;
   const counters = new Float64Array(cfg.counters);
   const control = new Int32Array(cfg.control);
-  const base = (fan: number) => (cfg.index * fanCount + fan) * COUNTER_COUNT;
+  const port = parentPort as MessagePort;
 
-  const fds: number[] = [];
+  let fans: LiveFan[] = [];
+  let raw = -1;
+  let wake = -1;
   try {
-    // IFF_VNET_HDR: every TUN read and write carries a virtio-net header (vnet.ts).
-    const tunFds = cfg.fans.map((f) => { const fd = native.tunOpen(f.tun, true, true); fds.push(fd); return fd; });
-    const raw = native.rawOpen(IPPROTO_IPIP, SOCKET_BUFFER, SOCKET_BUFFER, true);
-    fds.push(raw);
-    const wake = native.eventfdOpen();
-    fds.push(wake);
+    raw = native.rawOpen(IPPROTO_IPIP, SOCKET_BUFFER, SOCKET_BUFFER, true);
+    wake = native.eventfdOpen();
 
     const outRing = new Uint8Array(BATCH * SLOT_SIZE);
     const inRing = new Uint8Array(BATCH * SLOT_SIZE);
@@ -62,10 +82,6 @@ function run(cfg: WorkerConfig): void {
     const lengths = new Int32Array(BATCH);
     const dsts = new Uint32Array(BATCH);
     const status = new Int32Array(2);
-    // Inbound packets are grouped by fan before the TUN write.
-    const inOffsets = cfg.fans.map(() => new Int32Array(BATCH));
-    const inLengths = cfg.fans.map(() => new Int32Array(BATCH));
-    const inCount = new Int32Array(fanCount);
 
     if (cfg.workers > 1) {
       native.attachFilter(raw, fanoutFilter(cfg.workers, cfg.index));
@@ -74,17 +90,35 @@ function run(cfg: WorkerConfig): void {
       while (native.rawRecv(raw, inRing, SLOT_SIZE, 0, BATCH, sizes) > 0);
     }
 
-    const pollFds = new Int32Array([...tunFds, raw, wake]);
-    const pollEvents = new Int32Array(pollFds.length).fill(POLLIN);
-    const revents = new Int32Array(pollFds.length);
+    let pollFds = new Int32Array(0);
+    let pollEvents = new Int32Array(0);
+    let revents = new Int32Array(0);
 
-    const outbound = (fan: number): number => {
+    // Opens queues for new fans, keeps those that stay, closes the rest.
+    // Called at start and on reload only: allocation here is fine.
+    const setFans = (next: readonly WorkerFan[]): void => {
+      const kept: LiveFan[] = [];
+      for (const f of next) {
+        const old = fans.find((x) => x.tun === f.tun && x.slot === f.slot);
+        // IFF_VNET_HDR: every TUN read and write carries a virtio-net header (vnet.ts).
+        const fd = old ? old.fd : native.tunOpen(f.tun, true, true);
+        kept.push({ ...f, fd, base: counterBase(cfg.index, f.slot), inOffsets: new Int32Array(BATCH), inLengths: new Int32Array(BATCH), inCount: 0 });
+      }
+      for (const old of fans) if (!kept.some((k) => k.fd === old.fd)) native.close(old.fd);
+      fans = kept;
+      pollFds = new Int32Array([...fans.map((f) => f.fd), raw, wake]);
+      pollEvents = new Int32Array(pollFds.length).fill(POLLIN);
+      revents = new Int32Array(pollFds.length);
+    };
+    setFans(cfg.fans);
+
+    const outbound = (f: LiveFan): number => {
       // The virtio-net header lands in front of the packet, inside the headroom
       // where the outer IPv4 header is written afterwards.
-      const n = native.tunRead(tunFds[fan]!, outRing, SLOT_SIZE, HEADROOM - VNET_HDR_LEN, BATCH, sizes);
+      const n = native.tunRead(f.fd, outRing, SLOT_SIZE, HEADROOM - VNET_HDR_LEN, BATCH, sizes);
       if (n === 0) return 0;
-      const ctx = cfg.fans[fan]!.ctx;
-      const b = base(fan);
+      const ctx = f.ctx;
+      const b = f.base;
       let m = 0;
       let bytes = 0;
       for (let i = 0; i < n; i++) {
@@ -113,60 +147,59 @@ function run(cfg: WorkerConfig): void {
       return n;
     };
 
+    // Which fan an inbound packet belongs to: the one whose overlay holds the
+    // inner destination (the first fan when it cannot be told; decapsulation
+    // then rejects and counts it).
+    const fanOf = (buf: Uint8Array, off: number, len: number): LiveFan => {
+      const first = fans[0]!;
+      if (fans.length === 1) return first;
+      const ihl = (buf[off]! & 15) * 4;
+      if (len < ihl + 20) return first;
+      const dst = readU32(buf, off + ihl + 16);
+      for (let i = 0; i < fans.length; i++) {
+        const c = fans[i]!.ctx;
+        if (((dst & c.overlayMask) >>> 0) === c.overlayNet) return fans[i]!;
+      }
+      return first;
+    };
+
     const inbound = (): number => {
       const n = native.rawRecv(raw, inRing, SLOT_SIZE, 0, BATCH, sizes);
-      if (n === 0) return 0;
-      inCount.fill(0);
+      if (n === 0 || fans.length === 0) return n;
+      for (let i = 0; i < fans.length; i++) fans[i]!.inCount = 0;
       for (let i = 0; i < n; i++) {
         const off = i * SLOT_SIZE;
         const len = sizes[i]!;
-        const fan = fanCount === 1 ? 0 : fanOf(inRing, off, len);
-        if (len < 0) { counters[base(fan) + Drop.InTruncated]!++; continue; }
-        const v = decapsulate(inRing, off, len, cfg.fans[fan]!.ctx);
-        if (v < 0) { counters[base(fan) + (-v - 1)]!++; continue; }
+        const f = fanOf(inRing, off, len);
+        if (len < 0) { counters[f.base + Drop.InTruncated]!++; continue; }
+        const v = decapsulate(inRing, off, len, f.ctx);
+        if (v < 0) { counters[f.base + (-v - 1)]!++; continue; }
         // The virtio-net header overwrites the tail of the outer header, already read.
         const innerLen = len - (v - off);
-        writeInboundVnetHeader(inRing, v, innerLen, cfg.fans[fan]!.mtu);
-        const k = inCount[fan]!;
-        inOffsets[fan]![k] = v - VNET_HDR_LEN;
-        inLengths[fan]![k] = innerLen + VNET_HDR_LEN;
-        inCount[fan] = k + 1;
+        writeInboundVnetHeader(inRing, v, innerLen, f.mtu);
+        f.inOffsets[f.inCount] = v - VNET_HDR_LEN;
+        f.inLengths[f.inCount] = innerLen + VNET_HDR_LEN;
+        f.inCount++;
       }
-      for (let fan = 0; fan < fanCount; fan++) {
-        const m = inCount[fan]!;
+      for (let k = 0; k < fans.length; k++) {
+        const f = fans[k]!;
+        const m = f.inCount;
         if (m === 0) continue;
-        const b = base(fan);
         status[0] = 0;
-        const done = native.tunWrite(tunFds[fan]!, inRing, inOffsets[fan]!, inLengths[fan]!, m, status);
+        const done = native.tunWrite(f.fd, inRing, f.inOffsets, f.inLengths, m, status);
         let bytes = 0;
-        for (let i = 0; i < done; i++) bytes += inLengths[fan]![i]! - VNET_HDR_LEN;
-        counters[b + Drop.InTunError]! += status[0]!;
-        counters[b + Drop.InQueueFull]! += m - done;
-        counters[b + Traffic.RxPackets]! += done - status[0]!;
-        counters[b + Traffic.RxBytes]! += bytes;
+        for (let i = 0; i < done; i++) bytes += f.inLengths[i]! - VNET_HDR_LEN;
+        counters[f.base + Drop.InTunError]! += status[0]!;
+        counters[f.base + Drop.InQueueFull]! += m - done;
+        counters[f.base + Traffic.RxPackets]! += done - status[0]!;
+        counters[f.base + Traffic.RxBytes]! += bytes;
       }
       return n;
     };
 
-    // Which fan an inbound packet belongs to: the one whose overlay holds the
-    // inner destination (fan 0 when it cannot be told; decapsulation then
-    // rejects and counts it).
-    const fanOf = (buf: Uint8Array, off: number, len: number): number => {
-      const ihl = (buf[off]! & 15) * 4;
-      if (len < ihl + 20) return 0;
-      const p = off + ihl + 16;
-      const dst = ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
-      for (let f = 0; f < fanCount; f++) {
-        const c = cfg.fans[f]!.ctx;
-        if (((dst & c.overlayMask) >>> 0) === c.overlayNet) return f;
-      }
-      return 0;
-    };
+    port.postMessage({ type: 'ready', wakeFd: wake } satisfies WorkerMessage);
 
-    parentPort!.postMessage({ type: 'ready', wakeFd: wake } satisfies WorkerMessage);
-
-    const loopsAt = base(0) + Traffic.Loops;
-    const rawIdx = fanCount;
+    const loopsAt = counterBase(cfg.index, 0) + Traffic.Loops;
     const pollTimeout = cfg.watchdogMs > 0 ? Math.min(POLL_TIMEOUT_MS, Math.max(10, cfg.watchdogMs >> 2)) : POLL_TIMEOUT_MS;
     const watchdog = cfg.index === 0 && cfg.watchdogMs > 0;
     const lastLoops = new Float64Array(cfg.workers);
@@ -175,31 +208,38 @@ function run(cfg: WorkerConfig): void {
       native.poll(pollFds, pollEvents, revents, pollFds.length, pollTimeout);
       while (Atomics.load(control, 1) === WEDGE && Atomics.load(control, 0) === 0); // test hook: a stuck worker
       counters[loopsAt]!++;
+      if (revents[pollFds.length - 1]! !== 0) {
+        if (Atomics.load(control, 0) !== 0) break;
+        native.eventfdDrain(wake);
+        for (let msg = receiveMessageOnPort(port); msg; msg = receiveMessageOnPort(port)) {
+          const m = msg.message as FansMessage;
+          setFans(m.fans);
+          port.postMessage({ type: 'fans-applied', generation: m.generation } satisfies WorkerMessage);
+        }
+        continue; // the fd list may have changed: poll again
+      }
       if (watchdog && Date.now() >= nextWatchdog) {
         nextWatchdog = Date.now() + cfg.watchdogMs;
         let alive = true;
         for (let w = 0; w < cfg.workers; w++) {
-          const l = counters[w * fanCount * COUNTER_COUNT + Traffic.Loops]!;
+          const l = counters[counterBase(w, 0) + Traffic.Loops]!;
           if (l === lastLoops[w]) alive = false;
           lastLoops[w] = l;
         }
         if (alive) native.sdNotify('WATCHDOG=1');
       }
-      if (revents[rawIdx + 1]! !== 0) {
-        if (Atomics.load(control, 0) !== 0) break;
-        native.eventfdDrain(wake);
-      }
       for (let round = 0; round < MAX_ROUNDS; round++) {
         let moved = inbound();
-        for (let f = 0; f < fanCount; f++) moved += outbound(f);
+        for (let i = 0; i < fans.length; i++) moved += outbound(fans[i]!);
         if (moved === 0) break;
       }
     }
   } catch (e) {
     const err = e as Error & { code?: string };
-    parentPort!.postMessage({ type: 'error', message: err.message, code: err.code } satisfies WorkerMessage);
+    port.postMessage({ type: 'error', message: err.message, code: err.code } satisfies WorkerMessage);
   } finally {
-    for (const fd of fds) { try { native.close(fd); } catch { /* already closed */ } }
+    for (const f of fans) { try { native.close(f.fd); } catch { /* already closed */ } }
+    for (const fd of [raw, wake]) { if (fd >= 0) { try { native.close(fd); } catch { /* already closed */ } } }
   }
 }
 

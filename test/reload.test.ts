@@ -1,0 +1,61 @@
+// SIGHUP: fans added are brought up, fans removed are torn down, a fan that
+// stays keeps forwarding without losing a packet, and an invalid new
+// configuration is rejected whole while the running one stays.
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab } from '../src/demo/lab.js';
+import { inNs, run } from '../src/demo/exec.js';
+
+async function links(ns: string): Promise<string[]> {
+  return (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+}
+
+test('reload adds and removes fans while a ping flood on the unchanged fan loses nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fand-reload-'));
+  const conf = join(dir, 'fan');
+  const lab = new Lab(Lab.uniquePrefix('rl'));
+  t.teardown(async () => { await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });
+  await lab.build(2, 1);
+  const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
+  writeFileSync(conf, '# the lab fan\n250.0.0.0/8 eth0/16\n');
+  await lab.startFand(h1, ['--config', conf, '--workers', '2']);
+  await lab.startFand(h2, ['--workers', '1']);
+  for (const h of lab.hosts) await lab.attachContainers(h);
+  const a = h1.containers[0]!;
+  const b = h2.containers[0]!;
+  t.true(await lab.ping(a.ns, b.address));
+
+  // 600 pings, 10 ms apart: the flood runs across all three reloads below.
+  const flood = inNs(a.ns, 'ping', ['-i', '0.01', '-c', '600', '-q', '-W', '1', b.address], 30_000);
+  await new Promise((r) => setTimeout(r, 800));
+
+  writeFileSync(conf, '250.0.0.0/8 eth0/16\n10.0.0.0/8 eth0/16 host-reserve 3\n');
+  // `ip netns exec` execs fand in place: the child is fand itself.
+  h1.fand!.child.kill('SIGHUP');
+  const added = await lab.waitForLog(h1, /^reload done/);
+  t.deepEqual(added['added'], ['fan-10-1-10']);
+  t.true((await links(h1.ns)).includes('fan-10-1-10'));
+  t.true((await links(h1.ns)).includes('ftun-10'));
+  await new Promise((r) => setTimeout(r, 800));
+
+  writeFileSync(conf, '250.0.0.0/8 eth0/16\n');
+  h1.fand!.child.kill('SIGHUP');
+  const removed = await lab.waitForLog(h1, /^reload done/);
+  t.deepEqual(removed['removed'], ['fan-10-1-10']);
+  t.false((await links(h1.ns)).includes('fan-10-1-10'));
+  t.false((await links(h1.ns)).includes('ftun-10'));
+  await new Promise((r) => setTimeout(r, 800));
+
+  writeFileSync(conf, '250.0.0.0/8 eth0/16 dhcpp\n');
+  h1.fand!.child.kill('SIGHUP');
+  const rejected = await lab.waitForLog(h1, /^reload rejected/);
+  t.regex(String(rejected['msg']), /fan:1: unknown option 'dhcpp'/);
+
+  const out = (await flood).stdout;
+  t.regex(out, /600 packets transmitted, 600 received, 0% packet loss/, out);
+  t.true(await lab.ping(a.ns, b.address), 'the running fan stopped after a rejected reload');
+  t.is(await lab.stopFand(h1), 0);
+  t.deepEqual((await links(h1.ns)).filter((l) => l.startsWith('fan-') || l.startsWith('ftun-')), []);
+});

@@ -17,6 +17,8 @@ import { makePlan, type Plan } from './plan.js';
 import { runtimePaths, type RuntimePaths } from './control/paths.js';
 import { listenControl, request } from './control/server.js';
 import { native } from './native/index.js';
+import { startMetrics, type MetricsServer, type MetricsSnapshot } from './metrics.js';
+import { DhcpSupervisor } from './dhcp/supervisor.js';
 import type { Logger } from './log.js';
 import type { ResolvedFan } from './fan/resolved.js';
 
@@ -27,6 +29,10 @@ export interface DaemonOptions {
   readonly mtu?: number;
   readonly runtimeDir?: string;
   readonly checkInnerSource: boolean;
+  /** Masquerade traffic leaving the fan (default on; --no-nat). */
+  readonly nat?: boolean;
+  /** HOST:PORT of the Prometheus endpoint. */
+  readonly metrics?: string;
   readonly log: Logger;
   readonly host?: HostNet;
   /** Reads the configuration again, for SIGHUP; throws on invalid input. */
@@ -52,7 +58,7 @@ export async function prepare(opts: DaemonOptions, host: HostNet): Promise<{ fan
   const facts = await probeKernel();
   const choice = chooseDataplane(opts.dataplane, facts);
   const dp = DATAPLANES[choice.mode](opts, facts);
-  return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp) };
+  return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp, opts.nat ?? true) };
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
@@ -96,9 +102,13 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let server: Server | undefined;
   let started = false;
   let lastReload: { time: number; ok: boolean; error?: string } | undefined;
+  let metrics: MetricsServer | undefined;
+  const dhcp = new DhcpSupervisor(paths, log);
 
   const cleanup = async () => {
     server?.close();
+    await metrics?.close();
+    await dhcp.sync([]);
     if (started) await dp.stop();
     const errors = await teardown(host, created, (m) => log.info(m));
     for (const e of errors) log.error(`teardown: ${e}`);
@@ -125,6 +135,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (stopRequested) throw new Error('stopped during start-up');
     await dp.start(fans, log);
     started = true;
+    await dhcp.sync(fans);
+    if (opts.metrics) {
+      metrics = await startMetrics(opts.metrics, { snapshot: () => metricsSnapshot(plan, dp, lastReload) }, log);
+      log.info({ metrics: `http://${opts.metrics}/metrics` }, `metrics on http://${opts.metrics}/metrics`);
+    }
     const hooks = process.env['FAND_TEST_HOOKS'] === '1';
     server = await listenControl(paths.socket, paths.dir, (req) => {
       if (req.cmd === 'show') return show(plan, dp, lastReload);
@@ -154,7 +169,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     try {
       if (!opts.reloadSpecs) throw new Error('this daemon was started without a way to re-read its configuration');
       const nextFans = await resolveFans(opts.reloadSpecs(), host, { mtu: opts.mtu });
-      const next = makePlan(nextFans, choice, opts.workers, dp);
+      const next = makePlan(nextFans, choice, opts.workers, dp, opts.nat ?? true);
       const wanted = new Set(next.resources.map((r) => r.id));
       const had = new Map(created.map((c) => [c.resource.id, c]));
       const kept: Created[] = [];
@@ -170,6 +185,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         throw e;
       }
       await dp.update(nextFans);
+      await dhcp.sync(nextFans);
       const gone = created.filter((c) => !wanted.has(c.resource.id));
       for (const err of await teardown(host, gone, (m) => log.info(m))) log.error(`teardown: ${err}`);
       created = kept;
@@ -198,6 +214,18 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const clean = await cleanup();
   log.info(clean ? 'fand stopped; everything it created is removed' : 'fand stopped with teardown errors (see above)');
   return clean ? 0 : 1;
+}
+
+function metricsSnapshot(plan: Plan, dp: Dataplane, lastReload: { time: number; ok: boolean } | undefined): MetricsSnapshot {
+  const h = dp.health();
+  const counters = dp.counters();
+  return {
+    mode: plan.dataplane.mode,
+    workersAlive: h.alive,
+    workersConfigured: h.configured,
+    lastReload: lastReload ? { time: lastReload.time, ok: lastReload.ok } : undefined,
+    fans: plan.fans.map((f, i) => ({ bridge: f.bridge, overlay: f.overlay, perWorker: counters[i]?.perWorker ?? [], total: counters[i]?.total ?? {} })),
+  };
 }
 
 function statusLine(choice: Choice, plan: Plan): string {

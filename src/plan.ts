@@ -1,6 +1,6 @@
 // Everything the daemon would configure on this host, as data. `fand plan`
 // prints it; the daemon applies exactly this list.
-import { address, bridge, sysctl, type Resource } from './host/resources.js';
+import { address, bridge, nat, sysctl, type Resource } from './host/resources.js';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { Choice } from './dataplane/select.js';
 import type { ResolvedFan } from './fan/resolved.js';
@@ -45,17 +45,19 @@ export function summarize(f: ResolvedFan): FanSummary {
   };
 }
 
-export function hostResources(fans: readonly ResolvedFan[], dp: Pick<Dataplane, 'resources'>): Resource[] {
+export function hostResources(fans: readonly ResolvedFan[], dp: Pick<Dataplane, 'resources'>, withNat = false): Resource[] {
   const out: Resource[] = [sysctl('net.ipv4.ip_forward', '1')];
   for (const f of fans) {
     out.push(bridge(f.bridge, f.mtu));
     out.push(address(f.bridge, `${formatIpv4(f.slice.bridgeAddress)}/${f.slice.prefix}`));
     out.push(...dp.resources(f));
   }
+  // One NAT for all fans: traffic between any two of the host's overlays is never masqueraded.
+  if (withNat && fans.length > 0) out.push(nat(fans.map((f) => formatCidr(f.map.overlay))));
   // Shared devices (tunl0) appear once per fan: keep the first of each id.
   return out.filter((r, i) => out.findIndex((x) => x.id === r.id) === i);
 }
 
-export function makePlan(fans: readonly ResolvedFan[], choice: Choice, workers: number, dp: Pick<Dataplane, 'resources'>): Plan {
-  return { dataplane: choice, workers, fans: fans.map(summarize), resources: hostResources(fans, dp) };
+export function makePlan(fans: readonly ResolvedFan[], choice: Choice, workers: number, dp: Pick<Dataplane, 'resources'>, withNat = false): Plan {
+  return { dataplane: choice, workers, fans: fans.map(summarize), resources: hostResources(fans, dp, withNat) };
 }

@@ -95,8 +95,10 @@ test('plan and run on a test host: the plan for an interface underlay; bad inter
   t.regex(plan.dataplane.reason, /fan\/version absent.*ipip/);
   t.like(plan.fans[0], { slice: '250.1.10.0/24', bridge: 'fan-250-1-10', mtu: 1480 });
   t.deepEqual(plan.resources.map((x) => x.id), [
-    'sysctl:net.ipv4.ip_forward', 'bridge:fan-250-1-10', 'address:fan-250-1-10:250.1.10.1/24', 'tun:ftun-250', 'route:250.0.0.0/8',
+    'sysctl:net.ipv4.ip_forward', 'bridge:fan-250-1-10', 'address:fan-250-1-10:250.1.10.1/24', 'tun:ftun-250', 'route:250.0.0.0/8', 'nat',
   ]);
+  const noNat = JSON.parse((await fand(['plan', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--json', '--no-nat'], h.ns)).stdout) as typeof plan;
+  t.false(noNat.resources.some((x) => x.kind === 'nat'));
   const human = await fand(['plan', '--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/16'], h.ns);
   t.regex(human.stdout, /route   250\.0\.0\.0\/8 dev ftun-250 src 250\.1\.10\.1/);
 

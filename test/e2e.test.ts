@@ -4,6 +4,7 @@ import test from 'ava';
 import { existsSync, statSync } from 'node:fs';
 import { Lab, tcpTransfer, udpTransfer, FAND_BIN, type LabHost } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
+import { systemCommand } from '../src/host/nat.js';
 import { hex, ip, ipipPacket, ipv4Packet } from './helpers/packets.js';
 import { fileURLToPath } from 'node:url';
 
@@ -183,6 +184,7 @@ test.serial('stop removes everything fand created; kill -9 and restart recovers 
   t.deepEqual(st.routes.filter((r) => r.startsWith('250.')), []);
   t.deepEqual(st.addrs.filter((a) => a.includes(' 250.')), []);
   t.is(st.forward, pristine.forward);
+  t.is((await inNs(h3.ns, systemCommand('nft'), ['list', 'tables'])).stdout.trim(), '', 'nft table left behind');
   const ino = statSync(`/run/netns/${h3.ns}`).ino;
   t.false(existsSync(`/run/fand/fand-${ino}.state.json`), 'state file left behind');
   t.false(existsSync(`/run/fand/fand-${ino}.sock`), 'control socket left behind');

@@ -139,6 +139,15 @@ export async function ensure(host: HostNet, resources: readonly Resource[], opts
         await host.apply([['link', 'set', 'dev', r.name, 'up']]);
         break;
       }
+      case 'nat': {
+        const n = await host.nat();
+        if (!n) throw new SetupError('nat: neither nft nor iptables works on this host; install nftables (apt-get install nftables) or run with --no-nat');
+        // Recorded first: a half-applied iptables chain is still removed on teardown.
+        await record(owned ?? { resource: r });
+        await n.apply(r.overlays);
+        opts.log(`nat: ${n.backend} masquerades ${r.overlays.join(', ')} to everything outside the fan`);
+        break;
+      }
       case 'blackhole-rule': {
         const rules = await host.rules();
         const has = rules.some((x) => x.iif === r.iif && x.action === 'blackhole' && x.priority === r.pref);
@@ -212,6 +221,11 @@ export async function teardown(host: HostNet, created: readonly Created[], log: 
           // -force: lines for routes that are already gone must not stop the rest.
           await host.apply(sliceRouteDeleteCommands(routeSpec(r)), { force: true }).catch(() => undefined);
           log(`removed the routes of ${r.overlay} via ${r.dev} in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms`);
+          break;
+        }
+        case 'nat': {
+          const n = await host.nat();
+          if (n) { await n.remove(); log(`nat: removed ${n.backend} rules`); }
           break;
         }
         case 'blackhole-rule':

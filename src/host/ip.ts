@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { InterfaceAddrs } from '../config/underlay.js';
 import { parseIpv4 } from '../fan/ipv4.js';
+import { detectNat, type Nat } from './nat.js';
 
 export interface TunInfo {
   readonly multiQueue: boolean;
@@ -52,6 +53,8 @@ export interface HostNet {
   apply(commands: readonly string[][], opts?: { force?: boolean }): Promise<void>;
   /** Sends one rtnetlink request and returns the kernel's answer (0 or an errno, and its extended-ACK text). */
   netlink(message: Uint8Array): Promise<{ errno: number; message?: string }>;
+  /** The firewall fand's NAT goes through (nftables, else iptables), or undefined when there is neither. */
+  nat(): Promise<Nat | undefined>;
   readSysctl(key: string): Promise<string | undefined>;
   writeSysctl(key: string, value: string): Promise<void>;
 }
@@ -153,6 +156,10 @@ export class IpCommand implements HostNet {
     const { native } = await import('../native/index.js');
     const { parseAck } = await import('../dataplane/kernel-fan/netlink.js');
     return parseAck(native.netlinkRequest(message, 5000));
+  }
+
+  nat(): Promise<Nat | undefined> {
+    return detectNat(this.netns);
   }
 
   async readSysctl(key: string): Promise<string | undefined> {

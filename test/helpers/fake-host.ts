@@ -15,6 +15,11 @@ export class FakeHost implements HostNet {
   async rules(): Promise<RuleInfo[]> { return []; }
   async defaultRouteIface() { return undefined; }
   async apply(commands: readonly string[][]) { this.applied.push(...commands.map((c) => [...c])); }
+  readonly natApplied: string[][] = [];
+  natRemoved = 0;
+  async nat() {
+    return { backend: 'nftables' as const, apply: async (o: readonly string[]) => { this.natApplied.push([...o]); }, remove: async () => { this.natRemoved++; } };
+  }
   async netlink(message: Uint8Array) { this.netlinkSent.push(message); return { errno: this.netlinkErrno }; }
   async readSysctl(key: string) { return this.sysctls.get(key); }
   async writeSysctl(key: string, value: string) { this.sysctls.set(key, value); }

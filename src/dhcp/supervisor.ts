@@ -1,0 +1,72 @@
+// One dnsmasq per fan that asks for DHCP: started after the bridge exists,
+// stopped with the fan, restarted by DhcpServer when it dies. After a
+// `kill -9` of fand its dnsmasq processes live on; the next fand finds them
+// by their lease-file argument (which names fand's runtime directory and
+// network namespace) and ends them before starting its own.
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DhcpServer } from './dnsmasq.js';
+import type { ResolvedFan } from '../fan/resolved.js';
+import type { RuntimePaths } from '../control/paths.js';
+import { netnsId } from '../control/paths.js';
+import { formatIpv4 } from '../fan/ipv4.js';
+import type { Logger } from '../log.js';
+
+interface Running { readonly key: string; readonly server: DhcpServer }
+
+export class DhcpSupervisor {
+  private readonly running = new Map<string, Running>();
+  private swept = false;
+  private readonly leasePrefix: string;
+
+  constructor(paths: RuntimePaths, private readonly log: Logger) {
+    this.leasePrefix = join(paths.dir, `dhcp-${netnsId()}-`);
+  }
+
+  /** Makes the set of running dnsmasq processes match the fans that want DHCP. */
+  async sync(fans: readonly ResolvedFan[]): Promise<void> {
+    if (!this.swept) { this.swept = true; await this.sweepLeftovers(); }
+    const wanted = new Map(fans.filter((f) => f.spec.dhcp).map((f) => [f.bridge, f]));
+    for (const [bridge, r] of [...this.running]) {
+      const f = wanted.get(bridge);
+      if (!f || this.key(f) !== r.key) {
+        await r.server.stop();
+        this.running.delete(bridge);
+        this.log.info({ fan: bridge }, `dhcp: stopped dnsmasq on ${bridge}`);
+      }
+    }
+    for (const [bridge, f] of wanted) {
+      if (this.running.has(bridge)) continue;
+      const server = new DhcpServer({
+        bridge,
+        first: formatIpv4(f.slice.dhcpFirst),
+        last: formatIpv4(f.slice.dhcpLast),
+        prefixLen: f.slice.prefix,
+        router: formatIpv4(f.slice.bridgeAddress),
+        mtu: f.mtu,
+        leaseFile: `${this.leasePrefix}${bridge}.leases`,
+      }, this.log);
+      await server.start();
+      this.running.set(bridge, { key: this.key(f), server });
+      this.log.info({ fan: bridge, pid: server.pid }, `dhcp: dnsmasq on ${bridge} hands out ${formatIpv4(f.slice.dhcpFirst)}-${formatIpv4(f.slice.dhcpLast)}, router ${formatIpv4(f.slice.bridgeAddress)}, mtu ${f.mtu}`);
+    }
+  }
+
+  private key(f: ResolvedFan): string {
+    return `${f.slice.dhcpFirst}-${f.slice.dhcpLast}-${f.slice.bridgeAddress}-${f.mtu}`;
+  }
+
+  /** Ends dnsmasq processes a killed fand of this namespace left behind. */
+  private async sweepLeftovers(): Promise<void> {
+    const mark = `--dhcp-leasefile=${this.leasePrefix}`;
+    for (const pid of await readdir('/proc').catch(() => [] as string[])) {
+      if (!/^\d+$/.test(pid)) continue;
+      const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!cmd.split('\0').some((a) => a.startsWith(mark))) continue;
+      try {
+        process.kill(Number(pid), 'SIGTERM');
+        this.log.warn({ pid: Number(pid) }, `dhcp: ended dnsmasq ${pid} left by an earlier fand`);
+      } catch { /* gone already */ }
+    }
+  }
+}

@@ -1,0 +1,79 @@
+// The host side a container engine relies on, through fand itself: a
+// container on the fan bridge gets its address, router and MTU by DHCP, and
+// reaches a host outside the fan that only knows the fan host's underlay
+// address (NAT). After kill -9 and a restart, exactly one dnsmasq serves.
+import test from 'ava';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab } from '../src/demo/lab.js';
+import { inNs, run } from '../src/demo/exec.js';
+import { systemCommand } from '../src/host/nat.js';
+
+const UDHCPC_SCRIPT = `#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    ip link set "$interface" mtu "$mtu"
+    ip route replace default via "$router"
+    echo "LEASE ip=$ip mask=$mask router=$router mtu=$mtu"
+    ;;
+esac
+exit 0
+`;
+
+function dnsmasqFor(bridge: string): number[] {
+  const pids: number[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let cmd = '';
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+    if (cmd.includes('dnsmasq') && cmd.includes(`${bridge}.leases`) && cmd.includes(`--interface=${bridge}`)) pids.push(Number(pid));
+  }
+  return pids;
+}
+
+test('a container gets address, router and MTU by DHCP and reaches the outside through NAT', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fand-dhcp-'));
+  const script = join(dir, 'udhcpc.sh');
+  writeFileSync(script, UDHCPC_SCRIPT);
+  chmodSync(script, 0o755);
+  const lab = new Lab(Lab.uniquePrefix('dn'));
+  t.teardown(async () => { await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });
+  await lab.build(1, 1);
+  const h = lab.hosts[0]!;
+  const c = h.containers[0]!;
+  const outside = await lab.addUnderlayPeer('out', '172.16.9.20'); // no route to 250.0.0.0/8: only NAT can answer it
+  await lab.startFand(h, ['--workers', '1', '--dhcp']);
+  await run('ip', ['-n', h.ns, 'link', 'set', 'c1', 'master', h.bridge, 'up']);
+  await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'up']); // MTU left at 1500: DHCP must fix it
+  const lease = (await inNs(c.ns, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-T', '1', '-s', script], 30_000)).stdout;
+  const m = /LEASE ip=(\S+) mask=(\d+) router=(\S+) mtu=(\d+)/.exec(lease);
+  t.truthy(m, lease);
+  t.regex(m![1]!, /^250\.1\.10\.(\d+)$/);
+  t.not(m![1], '250.1.10.1');
+  t.is(m![2], '24');
+  t.is(m![3], '250.1.10.1');
+  t.is(m![4], '1480');
+  const mtu = (JSON.parse((await run('ip', ['-n', c.ns, '-j', 'link', 'show', 'eth0'])).stdout) as { mtu: number }[])[0]!.mtu;
+  t.is(mtu, 1480);
+
+  t.true(await lab.ping(c.ns, '172.16.9.20', 2, 2), 'the container does not reach the outside host through NAT');
+  // the outside host saw the fan host's underlay address, not the container's
+  const nft = (await inNs(h.ns, systemCommand('nft'), ['list', 'table', 'ip', 'fand'])).stdout;
+  t.regex(nft, /masquerade/);
+  t.regex(nft, /counter packets [1-9]/);
+  void outside;
+
+  // kill -9: dnsmasq outlives fand; the next fand ends it and starts exactly one
+  t.is(dnsmasqFor(h.bridge).length, 1);
+  await lab.stopFand(h, 'SIGKILL');
+  t.is(dnsmasqFor(h.bridge).length, 1, 'dnsmasq should outlive a killed fand');
+  await lab.startFand(h, ['--workers', '1', '--dhcp']);
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(dnsmasqFor(h.bridge).length, 1, 'not exactly one dnsmasq after the restart');
+  t.is(await lab.stopFand(h), 0);
+  t.is(dnsmasqFor(h.bridge).length, 0, 'dnsmasq left after a clean stop');
+  t.is((await inNs(h.ns, systemCommand('nft'), ['list', 'tables'])).stdout.trim(), '');
+});

@@ -88,7 +88,6 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const logFans = (p: Plan) => {
     for (const f of p.fans) {
       log.info({ fan: f }, `fan ${f.overlay} over ${f.underlay} (${f.iface}): slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}, mtu ${f.mtu}`);
-      if (f.dhcp) log.warn({ fan: f.bridge }, 'dhcp requested but not implemented in this version: containers need static addresses');
     }
   };
   logFans(plan);

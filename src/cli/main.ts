@@ -68,7 +68,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           if (plan.dataplane.mode === 'userspace') lines.push(`workers:   ${plan.workers}`);
           for (const f of plan.fans) {
             lines.push(`fan ${f.overlay} over ${f.underlay} on ${f.iface}: slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}, mtu ${f.mtu}, containers ${f.containers}`);
-            if (f.dhcp) lines.push(`  dhcp requested: not implemented in this version (containers need static addresses)`);
+            if (f.dhcp) lines.push(`  dhcp: dnsmasq on ${f.bridge} hands out ${f.containers}, router ${f.bridgeAddress}, mtu ${f.mtu}`);
           }
           lines.push('would configure:', ...plan.resources.map((r) => `  ${describe(r)}`));
           process.stdout.write(lines.join('\n') + '\n');

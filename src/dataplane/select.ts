@@ -21,19 +21,16 @@ export interface Choice {
   readonly reason: string;
 }
 
-/** Modes this build of fand can run. */
-export const IMPLEMENTED: ReadonlySet<DataplaneMode> = new Set(['kernel-fan', 'kernel-ipip', 'userspace']);
-
 export class DataplaneError extends Error {}
 
-export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFacts, implemented = IMPLEMENTED): Choice {
+export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFacts): Choice {
   const why = {
     'kernel-fan': k.fanPatch ? undefined : '/proc/sys/net/fan/version absent (no kernel Fan patch)',
     'kernel-ipip': k.ipip ? undefined : 'ipip module not available',
     userspace: k.tun ? undefined : '/dev/net/tun absent (no TUN support)',
   } as Record<DataplaneMode, string | undefined>;
   const order: DataplaneMode[] = ['kernel-fan', 'kernel-ipip', 'userspace'];
-  const cannot = (m: DataplaneMode) => why[m] ?? (implemented.has(m) ? undefined : `${m} is not implemented in this version of fand`);
+  const cannot = (m: DataplaneMode) => why[m];
 
   if (requested !== 'auto') {
     const no = cannot(requested);

@@ -50,7 +50,7 @@ try {
 
   await step('build', () => lab.build(2, 1));
   for (const h of lab.hosts) {
-    await step(`fand${h.index}`, () => lab.startFand(h, ['--dataplane', 'userspace', '--workers', '1']));
+    await step(`fand${h.index}`, () => lab.startFand(h, ['--dataplane', 'userspace', '--workers', '1', '--no-nat']));
     await lab.attachContainers(h);
   }
   const [a, b] = [lab.hosts[0]!.containers[0]!, lab.hosts[1]!.containers[0]!];

@@ -121,6 +121,11 @@ test.serial('injected hostile IPIP is dropped and counted by reason; no ICMP; da
   for (const reason of Object.keys(cases)) {
     t.is((after.fans[0]!.counters[`drop.${reason}`] ?? 0) - (before[`drop.${reason}`] ?? 0), per, reason);
   }
+  // every packet is accounted for: what came in is what went out plus what was dropped
+  const c = after.fans[0]!.counters;
+  const dropsOf = (dir: string) => Object.entries(c).filter(([k]) => k.startsWith(`drop.${dir}.`)).reduce((s, [, v]) => s + v, 0);
+  t.is(c['in.received'], (c['rx.packets'] ?? 0) + dropsOf('in'));
+  t.is(c['out.read'], (c['tx.packets'] ?? 0) + dropsOf('out'));
   t.is(after.workers.alive, 2);
   t.is(h1.fand!.child.exitCode, null);
   t.is(await snmpIcmp(h1.ns, 'OutDestUnreachs'), icmpBefore, 'inbound IPIP drew ICMP destination-unreachable');

@@ -46,7 +46,9 @@ export const enum Traffic {
   RxPackets,                    // decapsulated and written to the TUN
   RxBytes,                      // inner bytes written
   Loops,                        // worker loop iterations: proves the worker is alive
+  OutRead,                      // packets read from the TUN (= tx.packets + out.* drops)
+  InReceived,                   // packets received on the raw socket (= rx.packets + in.* drops)
 }
 
-export const TRAFFIC_NAMES = ['tx.packets', 'tx.bytes', 'rx.packets', 'rx.bytes', 'loops'] as const;
+export const TRAFFIC_NAMES = ['tx.packets', 'tx.bytes', 'rx.packets', 'rx.bytes', 'loops', 'out.read', 'in.received'] as const;
 export const COUNTER_COUNT = DROP_COUNT + TRAFFIC_NAMES.length;

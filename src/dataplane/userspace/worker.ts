@@ -119,6 +119,7 @@ function run(cfg: WorkerConfig): void {
       if (n === 0) return 0;
       const ctx = f.ctx;
       const b = f.base;
+      counters[b + Traffic.OutRead]! += n;
       let m = 0;
       let bytes = 0;
       for (let i = 0; i < n; i++) {
@@ -171,6 +172,7 @@ function run(cfg: WorkerConfig): void {
         const off = i * SLOT_SIZE;
         const len = sizes[i]!;
         const f = fanOf(inRing, off, len);
+        counters[f.base + Traffic.InReceived]!++;
         if (len < 0) { counters[f.base + Drop.InTruncated]!++; continue; }
         const v = decapsulate(inRing, off, len, f.ctx);
         if (v < 0) { counters[f.base + (-v - 1)]!++; continue; }

@@ -6,6 +6,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:net';
 import type { FanSpec } from './config/fanfile.js';
 import { resolveFans } from './fan/resolve.js';
+import { formatCidr, formatIpv4 } from './fan/ipv4.js';
 import { IpCommand, type HostNet } from './host/ip.js';
 import { ensure, teardown, type Created } from './host/ensure.js';
 import { chooseDataplane, probeKernel, type Choice, type KernelFacts } from './dataplane/select.js';
@@ -143,6 +144,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     server = await listenControl(paths.socket, paths.dir, (req) => {
       if (req.cmd === 'show') return show(plan, dp, lastReload);
       if (hooks && (req.cmd === 'wedge' || req.cmd === 'unwedge') && dp.wedge) { dp.wedge(req.cmd === 'wedge'); return { ok: true }; }
+      if (hooks && req.cmd === 'crash-worker' && dp.crashWorker) { dp.crashWorker(0); return { ok: true }; }
       throw new Error(`unknown command ${JSON.stringify(req.cmd)}`);
     });
   } catch (e) {
@@ -202,11 +204,51 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     safeNotify(log, `READY=1\nSTATUS=${statusLine(choice, plan)}${lastReload?.ok === false ? ` (last reload failed: ${lastReload.error})` : ''}`);
   };
 
+  // The underlay can change under fand: a DHCP renewal to a new address, an
+  // interface that goes away. Every 2 s the configuration is resolved
+  // against the host again; a different local underlay address means a
+  // different slice, and fand reconfigures as on SIGHUP, loudly, since every
+  // container address on the fan changes with it.
+  let underlayProblem = '';
+  let checking = false;
+  const underlayWatch = setInterval(() => {
+    if (checking || !reload) return;
+    checking = true;
+    void (async () => {
+      try {
+        const now = await resolveFans(opts.reloadSpecs ? opts.reloadSpecs() : opts.specs, host, { mtu: opts.mtu });
+        underlayProblem = '';
+        const moved = now.filter((f) => {
+          const was = plan.fans.find((p) => p.overlay === formatCidr(f.map.overlay));
+          return was && was.underlay !== `${formatIpv4(f.localUnderlay)}/${f.map.underlay.prefix}`;
+        });
+        if (moved.length && reload) {
+          for (const f of moved) {
+            const was = plan.fans.find((p) => p.overlay === formatCidr(f.map.overlay))!;
+            log.error({ fan: was.bridge, from: was.underlay, to: `${formatIpv4(f.localUnderlay)}/${f.map.underlay.prefix}`, iface: f.iface },
+              `underlay address changed on ${f.iface}: ${was.underlay} -> ${formatIpv4(f.localUnderlay)}; slice ${was.slice} -> ${formatCidr({ network: f.slice.network, prefix: f.slice.prefix })}: `
+              + 'every container address on this fan changes; reconfiguring');
+          }
+          reloads = reloads.then(reload);
+          await reloads;
+        }
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (msg !== underlayProblem) log.error({ err: msg }, `underlay check: ${msg}; keeping the running configuration`);
+        underlayProblem = msg;
+      } finally {
+        checking = false;
+      }
+    })();
+  }, 2000);
+  underlayWatch.unref();
+
   await new Promise<void>((resolve) => {
     shutdown = resolve;
     if (stopRequested) resolve();
   });
   clearInterval(wdTimer);
+  clearInterval(underlayWatch);
   reload = undefined;
   await reloads;
   safeNotify(log, 'STOPPING=1');

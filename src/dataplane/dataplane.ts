@@ -29,4 +29,6 @@ export interface Dataplane {
   readonly watchdogFromWorkers?: boolean;
   /** Test hook: make the forwarding threads stall. */
   wedge?(on: boolean): void;
+  /** Test hook: kill one forwarding thread. */
+  crashWorker?(index: number): void;
 }

@@ -13,7 +13,7 @@ import type { Dataplane, FanCounters } from '../dataplane.js';
 import type { ResolvedFan } from '../../fan/resolved.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, formatIpv4 } from '../../fan/ipv4.js';
-import type { FansMessage, WorkerConfig, WorkerFan, WorkerMessage } from './worker.js';
+import type { CrashMessage, FansMessage, WorkerConfig, WorkerFan, WorkerMessage } from './worker.js';
 import { counterBase, MAX_FANS } from './ring.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
@@ -171,6 +171,14 @@ export class UserspaceDataplane implements Dataplane {
   /** Test hook (FAND_TEST_HOOKS=1): stalls every worker's loop, as a bug that wedged them would. */
   wedge(on: boolean): void {
     Atomics.store(this.control, 1, on ? 1 : 0);
+  }
+
+  /** Test hook (FAND_TEST_HOOKS=1): worker `index` dies as if a bug threw; the dataplane must replace it. */
+  crashWorker(index: number): void {
+    const t = this.threads[index];
+    if (!t?.worker || !t.alive) throw new Error(`worker ${index} is not running`);
+    t.worker.postMessage({ type: 'crash' } satisfies CrashMessage);
+    native.eventfdSignal(t.wakeFd);
   }
 
   /** The userspace dataplane sends WATCHDOG=1 from worker 0 itself. */

@@ -43,6 +43,8 @@ export interface WorkerConfig {
 
 /** Main → worker, followed by a signal on the worker's eventfd. */
 export interface FansMessage { readonly type: 'fans'; readonly generation: number; readonly fans: readonly WorkerFan[] }
+/** Test hook (FAND_TEST_HOOKS=1): the worker dies as if a bug threw. */
+export interface CrashMessage { readonly type: 'crash' }
 
 export type WorkerMessage =
   | { readonly type: 'ready'; readonly wakeFd: number }
@@ -214,7 +216,8 @@ function run(cfg: WorkerConfig): void {
         if (Atomics.load(control, 0) !== 0) break;
         native.eventfdDrain(wake);
         for (let msg = receiveMessageOnPort(port); msg; msg = receiveMessageOnPort(port)) {
-          const m = msg.message as FansMessage;
+          const m = msg.message as FansMessage | CrashMessage;
+          if (m.type === 'crash') throw new Error('crashed on request (test hook)');
           setFans(m.fans);
           port.postMessage({ type: 'fans-applied', generation: m.generation } satisfies WorkerMessage);
         }

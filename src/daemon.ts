@@ -210,12 +210,25 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // different slice, and fand reconfigures as on SIGHUP, loudly, since every
   // container address on the fan changes with it.
   let underlayProblem = '';
+  const underlayUp = new Map<string, boolean>();
   let checking = false;
   const underlayWatch = setInterval(() => {
     if (checking || !reload) return;
     checking = true;
     void (async () => {
       try {
+        // Link state first: an underlay that is down cuts every fan on it off.
+        const links = await host.links();
+        for (const iface of new Set(plan.fans.map((f) => f.iface))) {
+          const l = links.find((x) => x.name === iface);
+          const up = !!l && l.up;
+          const was = underlayUp.get(iface) ?? true;
+          if (up !== was) {
+            if (up) log.warn({ iface }, `underlay ${iface} is up again`);
+            else log.error({ iface }, `underlay ${iface} is ${l ? 'down' : 'gone'}: the fans on it cannot reach other hosts until it is back`);
+            underlayUp.set(iface, up);
+          }
+        }
         const now = await resolveFans(opts.reloadSpecs ? opts.reloadSpecs() : opts.specs, host, { mtu: opts.mtu });
         underlayProblem = '';
         const moved = now.filter((f) => {

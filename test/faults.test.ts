@@ -29,13 +29,21 @@ test('a worker that dies is replaced and logged; traffic keeps flowing', async (
   t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 3));
 });
 
-test('a new underlay address is noticed, logged loudly, and the fan moves to the new slice', async (t) => {
+test('underlay down/up and a new underlay address are noticed and logged loudly; the fan moves to the new slice', async (t) => {
   const lab = new Lab(Lab.uniquePrefix('ua'));
   t.teardown(() => lab.destroy());
   await lab.build(2, 1);
   const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
   for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1']); await lab.attachContainers(h); }
   t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address));
+  // the underlay goes down and comes back
+  await run('ip', ['-n', h1.ns, 'link', 'set', 'eth0', 'down']);
+  const down = await lab.waitForLog(h1, /^underlay eth0 is down/, 10_000);
+  t.is(down['level'], 50);
+  await run('ip', ['-n', h1.ns, 'link', 'set', 'eth0', 'up']);
+  await run('ip', ['-n', h1.ns, 'route', 'replace', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
+  await lab.waitForLog(h1, /^underlay eth0 is up again/, 10_000);
+  t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 1, 3));
   // "DHCP renewal": 172.16.1.10 becomes 172.16.1.77
   // (deleting a primary address also deletes its secondaries, so delete first)
   await run('ip', ['-n', h1.ns, 'addr', 'del', '172.16.1.10/16', 'dev', 'eth0']);

@@ -1,79 +1,174 @@
 // The benchmark: two hosts in network namespaces on one underlay bridge,
 // measured in the same run and in turn — bare underlay (veth + bridge), kernel
-// VXLAN between the same hosts (the in-kernel overlay reference), and fand's
-// userspace dataplane between containers. Reports ratios to kernel VXLAN.
-// Nothing here is a pass/fail test.
-//   npm run bench -- [--seconds N] [--repeat N] [--workers N] [--json FILE]
-import { spawn } from 'node:child_process';
+// VXLAN between the same hosts (the in-kernel overlay reference), fand's
+// userspace dataplane between containers, and OpenVPN without crypto between
+// the hosts (a userspace tunnel for reference). For each path: iperf3 TCP
+// with 1 and 4 streams, UDP 64-byte datagrams per second and 1400-byte
+// goodput, round-trip latency, the machine's CPU time per Gbit, and the
+// daemons' resident memory. Reports medians, ranges and ratios to kernel
+// VXLAN. Nothing here is a pass/fail test.
+//   npm run bench -- [--seconds N] [--repeat N] [--quick] [--workers N]
+//                    [--json FILE] [--no-reference] [--latency sockperf|node]
+//                    [--paths bare,vxlan,fand,openvpn]
 import { writeFileSync } from 'node:fs';
+import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Lab } from '../src/demo/lab.js';
-import { inNs, run } from '../src/demo/exec.js';
+import { barePath, fandPath, OpenVpnPath, vxlanPath, type BenchPath } from './paths.js';
+import { nodeRtt, RssSampler, sockperfRtt, tcp, udp, type LatencyResult } from './measure.js';
+import { tables, summarize, ratio, type Metric, type Samples } from './report.js';
+import { ensureTool } from './tools.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string' }, repeat: { type: 'string' }, workers: { type: 'string' }, json: { type: 'string' } } });
-const SECONDS = Number(values.seconds ?? 5);
-const REPEAT = Number(values.repeat ?? 3);
-const WORKERS = values.workers ?? '2';
+const { values: opts } = parseArgs({
+  options: {
+    seconds: { type: 'string' }, repeat: { type: 'string' }, quick: { type: 'boolean' }, workers: { type: 'string' },
+    json: { type: 'string' }, 'no-reference': { type: 'boolean' }, latency: { type: 'string' }, paths: { type: 'string' },
+  },
+});
+const SECONDS = Number(opts.seconds ?? (opts.quick ? 2 : 5));
+const REPEAT = Number(opts.repeat ?? (opts.quick ? 1 : 3));
+const WORKERS = opts.workers ?? '2';
+const REFERENCE = 'vxlan';
+const ONLY = opts.paths?.split(',');
 
-interface Row { name: string; gbit: number[] }
+const METRICS: Metric[] = [
+  { key: 'tcp1', label: 'TCP 1 stream, Gbit/s', digits: 2, ratio: true },
+  { key: 'tcp4', label: 'TCP 4 streams, Gbit/s', digits: 2, ratio: true },
+  { key: 'udp64', label: 'UDP 64 B, kpps received', digits: 0, ratio: true },
+  { key: 'udp1400', label: 'UDP 1400 B, Gbit/s received', digits: 2, ratio: true },
+  { key: 'udp1400loss', label: 'UDP 1400 B, loss %', digits: 1, ratio: false },
+  { key: 'rttAvg', label: 'UDP RTT average, µs', digits: 1, ratio: true },
+  { key: 'rttP99', label: 'UDP RTT p99, µs', digits: 1, ratio: true },
+  { key: 'cpu', label: 'CPU core-s per Gbit (TCP 1 stream)', digits: 2, ratio: true },
+  { key: 'rss', label: 'daemon RSS, MiB (largest)', digits: 1, ratio: false },
+];
 
-async function iperf(clientNs: string, serverNs: string, address: string, streams: number): Promise<number> {
-  const server = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '-B', address], { stdio: 'ignore' });
+/** One measurement on one path, filling the metrics it names. */
+interface Test { readonly name: string; readonly metrics: readonly string[]; run(p: BenchPath): Promise<Record<string, number>> }
+
+function testsWith(rtt: (p: BenchPath, seconds: number) => Promise<LatencyResult>): Test[] {
+  return [
+    { name: 'TCP 1 stream', metrics: ['tcp1', 'cpu'], run: async (p) => { const r = await tcp(p, SECONDS, 1); return { tcp1: r.gbit, cpu: r.coreSecondsPerGbit }; } },
+    { name: 'TCP 4 streams', metrics: ['tcp4'], run: async (p) => ({ tcp4: (await tcp(p, SECONDS, 4)).gbit }) },
+    { name: 'UDP 64 B', metrics: ['udp64'], run: async (p) => ({ udp64: (await udp(p, SECONDS, 64)).pps / 1e3 }) },
+    // 1400 B fits every path: fand's MTU 1480 - 28, VXLAN's and OpenVPN's 1450 - 28.
+    { name: 'UDP 1400 B', metrics: ['udp1400', 'udp1400loss'], run: async (p) => { const r = await udp(p, SECONDS, 1400); return { udp1400: r.gbit, udp1400loss: r.lossPercent }; } },
+    { name: 'RTT', metrics: ['rttAvg', 'rttP99'], run: async (p) => { const r = await rtt(p, SECONDS); return { rttAvg: r.avgUs, rttP99: r.p99Us }; } },
+  ];
+}
+
+const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+const fmt = (r: Record<string, number>) => Object.entries(r).map(([k, v]) => `${k}=${v.toPrecision(4)}`).join(' ');
+
+/** Why the path cannot be measured (it does not start, or carries no ping), or undefined if it can. */
+async function preflight(lab: Lab, p: BenchPath): Promise<string | undefined> {
   try {
-    await new Promise((r) => setTimeout(r, 400));
-    const out = await inNs(clientNs, 'iperf3', ['-c', address, '-t', String(SECONDS), '-P', String(streams), '-J'], (SECONDS + 20) * 1000);
-    const j = JSON.parse(out.stdout) as { end: { sum_received: { bits_per_second: number } } };
-    return j.end.sum_received.bits_per_second / 1e9;
+    await p.start();
+    return (await lab.ping(p.clientNs, p.address, 3, 2)) ? undefined : `${p.address} does not answer ping from ${p.clientNs}.`;
+  } catch (e) {
+    return (e as Error).message;
   } finally {
-    server.kill('SIGKILL');
+    await p.stop();
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+interface Results { samples: Samples; rssPerDaemonMiB: Record<string, number[][]>; errors: string[] }
+
+/** Every test on every path in turn, REPEAT times; a failed measurement is recorded as null and its error kept. */
+async function measureAll(paths: readonly BenchPath[], tests: readonly Test[]): Promise<Results> {
+  const samples: Samples = Object.fromEntries(METRICS.map((m) => [m.key, Object.fromEntries(paths.map((p) => [p.key, []]))]));
+  const rssPerDaemonMiB: Record<string, number[][]> = {};
+  const errors: string[] = [];
+  for (let rep = 1; rep <= REPEAT; rep++) {
+    const rss = new Map(paths.map((p) => [p.key, new RssSampler()]));
+    for (const t of tests) {
+      for (const p of paths) {
+        const sampler = rss.get(p.key)!;
+        try {
+          await p.start();
+          sampler.start(p.pids());
+          const r = await t.run(p);
+          for (const k of t.metrics) samples[k]![p.key]!.push(r[k] ?? null);
+          log(`${rep}/${REPEAT} ${t.name}, ${p.label}: ${fmt(r)}`);
+        } catch (e) {
+          for (const k of t.metrics) samples[k]![p.key]!.push(null);
+          errors.push(`${rep}/${REPEAT} ${t.name}, ${p.label}: ${(e as Error).message}`);
+          log(errors[errors.length - 1]!);
+        } finally {
+          sampler.stop();
+          await p.stop();
+        }
+      }
+    }
+    for (const [key, sampler] of rss) {
+      const maxima = [...sampler.max.values()].map((b) => b / (1 << 20));
+      if (maxima.length === 0) continue; // no userspace daemon on this path
+      samples['rss']![key]!.push(Math.max(...maxima));
+      (rssPerDaemonMiB[key] ??= []).push(maxima);
+    }
+  }
+  return { samples, rssPerDaemonMiB, errors };
+}
 
 async function main(): Promise<void> {
-  await run('which', ['iperf3']).catch(() => { throw new Error('iperf3 is not installed: apt-get install iperf3'); });
+  if (!(await ensureTool('iperf3', 'iperf3'))) throw new Error('iperf3 is needed: apt-get install iperf3');
+  const useSockperf = opts.latency !== 'node' && (await ensureTool('sockperf', 'sockperf'));
+  if (!useSockperf && opts.latency !== 'node') log('sockperf unavailable; latency from bench/pingpong.js (Node) instead');
+  const latencyTool = useSockperf ? 'sockperf ping-pong' : 'bench/pingpong.js';
+  const notes: string[] = [];
+  const wantReference = !opts['no-reference'] && (!ONLY || ONLY.includes('openvpn'));
+  const haveOpenVpn = wantReference && (await ensureTool('openvpn', 'openvpn'));
+  if (opts['no-reference']) notes.push('OpenVPN reference skipped: --no-reference.');
+  else if (wantReference && !haveOpenVpn) notes.push('OpenVPN reference skipped: openvpn is not installed and apt-get could not install it.');
+
   const lab = new Lab(Lab.uniquePrefix('bench'));
-  const onSig = () => { void lab.destroy().then(() => process.exit(130)); };
+  let ovpn: OpenVpnPath | undefined;
+  const onSig = () => { ovpn?.dispose(); void lab.destroy().then(() => process.exit(130)); };
   process.once('SIGINT', onSig);
-  const rows: Row[] = [];
+  const started = new Date();
+  const loadBefore = loadavg()[0]!;
+  let paths: BenchPath[] = [];
+  let results: Results;
   try {
     await lab.build(2, 1);
     const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-    // Kernel VXLAN between the same two host namespaces, MTU 1450 (1500 - 50).
-    for (const [h, peer, addr] of [[h1, h2, '10.200.0.1'], [h2, h1, '10.200.0.2']] as const) {
-      await run('ip', ['-n', h.ns, 'link', 'add', 'vx0', 'type', 'vxlan', 'id', '42', 'remote', peer.underlay, 'local', h.underlay, 'dstport', '4789', 'dev', 'eth0']);
-      await run('ip', ['-n', h.ns, 'addr', 'add', `${addr}/24`, 'dev', 'vx0']);
-      await run('ip', ['-n', h.ns, 'link', 'set', 'vx0', 'up']);
-    }
     for (const h of lab.hosts) { await lab.startFand(h, ['--workers', WORKERS]); await lab.attachContainers(h); }
-    const c1 = h1.containers[0]!;
-    const c2 = h2.containers[0]!;
-    const cases: [string, string, string, string, number][] = [
-      ['bare underlay (veth+bridge), 1 stream', h1.ns, h2.ns, h2.underlay, 1],
-      ['kernel VXLAN, 1 stream', h1.ns, h2.ns, '10.200.0.2', 1],
-      [`fand userspace (${WORKERS} workers), 1 stream`, c1.ns, c2.ns, c2.address, 1],
-      ['kernel VXLAN, 4 streams', h1.ns, h2.ns, '10.200.0.2', 4],
-      [`fand userspace (${WORKERS} workers), 4 streams`, c1.ns, c2.ns, c2.address, 4],
-    ];
-    for (const [name] of cases) rows.push({ name, gbit: [] });
-    for (let r = 0; r < REPEAT; r++) {
-      for (const [i, [, from, to, addr, streams]] of cases.entries()) rows[i]!.gbit.push(await iperf(from, to, addr, streams));
+    paths = [barePath(h1, h2), await vxlanPath(h1, h2), fandPath(h1, h2, WORKERS)];
+    if (haveOpenVpn) paths.push(ovpn = new OpenVpnPath(lab, h1, h2));
+    paths = paths.filter((p) => !ONLY || ONLY.includes(p.key));
+    for (const p of [...paths]) {
+      const why = await preflight(lab, p);
+      if (why) { notes.push(`${p.label} skipped: ${why}`); paths = paths.filter((x) => x !== p); }
     }
+    results = await measureAll(paths, testsWith(useSockperf ? sockperfRtt : nodeRtt));
   } finally {
     await lab.destroy();
+    ovpn?.dispose();
     process.off('SIGINT', onSig);
   }
-  const ref1 = median(rows[1]!.gbit);
-  const ref4 = median(rows[3]!.gbit);
-  const lines = [`iperf3 TCP, ${SECONDS} s per run, median of ${REPEAT} (min-max), ${new Date().toISOString()}`, ''];
-  lines.push('| path | Gbit/s | range | ratio to kernel VXLAN |', '|---|---|---|---|');
-  for (const [i, row] of rows.entries()) {
-    const ref = i === 3 || i === 4 ? ref4 : ref1;
-    lines.push(`| ${row.name} | ${median(row.gbit).toFixed(2)} | ${Math.min(...row.gbit).toFixed(2)}-${Math.max(...row.gbit).toFixed(2)} | ${(median(row.gbit) / ref).toFixed(2)} |`);
+
+  const { samples, errors } = results;
+  const header = [
+    `fand benchmark, ${started.toISOString()}: ${SECONDS} s per run, median (min–max) of ${REPEAT}; ` +
+      `${cpus().length} CPUs, Linux ${release()}, load average ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after.`,
+    `TCP/UDP: iperf3 (UDP -b 0: the sender as fast as it can; what the receiver got). RTT: ${latencyTool}, 64-byte UDP, full round trip. ` +
+      'CPU: user+nice+system+irq+softirq of all CPUs while the TCP 1-stream client ran. RSS: max VmRSS of each userspace daemon (fand per host; OpenVPN per end).',
+    ...notes,
+  ];
+  const pathInfo = paths.map((p) => ({ key: p.key, label: p.label }));
+  process.stdout.write(`${header.join('\n')}\n\n${tables(samples, METRICS, pathInfo, REFERENCE)}\n`);
+  if (errors.length) process.stdout.write(`\n${errors.length} measurement(s) failed:\n${errors.map((e) => `- ${e}`).join('\n')}\n`);
+  if (opts.json) {
+    const perMetric = Object.fromEntries(METRICS.map((m) => [m.key, Object.fromEntries(paths.map((p) => {
+      const values = samples[m.key]![p.key]!;
+      return [p.key, { values, ...summarize(values), ratioToVxlan: ratio(samples, m, p.key, REFERENCE) ?? null }];
+    }))]));
+    writeFileSync(opts.json, JSON.stringify({
+      date: started.toISOString(), seconds: SECONDS, repeat: REPEAT, workers: Number(WORKERS), latencyTool,
+      machine: { cpus: cpus().length, kernel: release(), loadBefore }, notes, paths: pathInfo, metrics: METRICS,
+      results: perMetric, rssPerDaemonMiB: results.rssPerDaemonMiB, errors,
+    }, null, 2) + '\n');
   }
-  process.stdout.write(lines.join('\n') + '\n');
-  if (values.json) writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), seconds: SECONDS, repeat: REPEAT, rows }, null, 2));
 }
 
 main().catch((e: Error) => { process.stderr.write(`bench: ${e.message}\n`); process.exit(1); });

@@ -43,7 +43,7 @@
 #include <node_api.h>
 
 // Largest batch (packets per call, fds per poll). Stack use per call is about
-// FAND_MAX_BATCH * 96 bytes in rawSend, well within a worker's stack.
+// FAND_MAX_BATCH * 112 bytes in rawSend/rawSendV, well within a worker's stack.
 #define FAND_MAX_BATCH 256
 
 // UDP segmentation offload flags for TUNSETOFFLOAD: in the kernel uapi since
@@ -119,7 +119,7 @@ static napi_value throw_type(napi_env env, const char *fn, const char *what) {
 // ---------------------------------------------------------------------------
 // Arguments. Each getter returns 0 on success, -1 after throwing.
 
-#define MAX_ARGS 8
+#define MAX_ARGS 10
 
 typedef struct {
   napi_env env;
@@ -137,6 +137,14 @@ static int args_init(napi_env env, napi_callback_info info, const char *fn,
     throw_type(env, fn, "cannot read arguments");
     return -1;
   }
+  // A function needing more than MAX_ARGS would read past argv: refuse it
+  // loudly at its first call instead (napi_get_cb_info copies at most
+  // MAX_ARGS but reports how many were passed).
+  if (need > MAX_ARGS) {
+    throw_type(env, fn, "declares more arguments than MAX_ARGS");
+    return -1;
+  }
+  if (a->argc > MAX_ARGS) a->argc = MAX_ARGS;
   if (a->argc < need) {
     char what[64];
     snprintf(what, sizeof what, "expected %zu arguments, got %zu", need, a->argc);
@@ -557,40 +565,55 @@ static napi_value raw_recv(napi_env env, napi_callback_info info) {
 }
 
 // rawSend(fd, buf, offsets, sizes, dsts, count, status): processed
-// dsts[i] is the destination as a host-order uint32. Stops at
+// rawSendV(fd, buf, offsets, sizes, offsets2, sizes2, dsts, count, status)
+// dsts[i] is the destination as a host-order uint32. Message i is
+// buf[offsets[i] .. +sizes[i]], followed for rawSendV by
+// buf[offsets2[i] .. +sizes2[i]] (a second iovec: a segment's headers built
+// apart from its payload, which stays where the TUN read put it). Stops at
 // EAGAIN/ENOBUFS; a message failing otherwise is skipped and counted in
 // status (status[0] += 1, status[1] = errno).
-static napi_value raw_send(napi_env env, napi_callback_info info) {
+static napi_value raw_send_common(napi_env env, napi_callback_info info, bool two) {
+  const char *fn = two ? "rawSendV" : "rawSend";
+  const size_t base = two ? 2 : 0;  // argument shift for the second span
   args_t a;
   int fd;
   uint8_t *buf;
   size_t len;
-  int32_t count, *offsets, *sizes, *status;
+  int32_t count, *offsets, *sizes, *offsets2 = NULL, *sizes2 = NULL, *status;
   uint32_t *dsts;
-  if (args_init(env, info, "rawSend", 7, &a) || arg_fd(&a, 0, &fd) ||
+  if (args_init(env, info, fn, 7 + base, &a) || arg_fd(&a, 0, &fd) ||
       arg_u8(&a, 1, "buf", &buf, &len) ||
-      arg_int_in(&a, 5, "count", 0, FAND_MAX_BATCH, &count) ||
+      arg_int_in(&a, 5 + base, "count", 0, FAND_MAX_BATCH, &count) ||
       arg_i32(&a, 2, "offsets", (size_t)count, &offsets) ||
       arg_i32(&a, 3, "sizes", (size_t)count, &sizes) ||
-      arg_u32(&a, 4, "dsts", (size_t)count, &dsts) ||
-      arg_i32(&a, 6, "status", 2, &status) ||
-      check_spans(&a, len, offsets, sizes, count))
+      (two && (arg_i32(&a, 4, "offsets2", (size_t)count, &offsets2) ||
+               arg_i32(&a, 5, "sizes2", (size_t)count, &sizes2))) ||
+      arg_u32(&a, 4 + base, "dsts", (size_t)count, &dsts) ||
+      arg_i32(&a, 6 + base, "status", 2, &status) ||
+      check_spans(&a, len, offsets, sizes, count) ||
+      (two && check_spans(&a, len, offsets2, sizes2, count)))
     return NULL;
   if (count == 0) return ret_int(env, 0);
   struct mmsghdr msgs[FAND_MAX_BATCH];
-  struct iovec iov[FAND_MAX_BATCH];
+  struct iovec iov[FAND_MAX_BATCH][2];
   struct sockaddr_in sin[FAND_MAX_BATCH];
   memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
   memset(sin, 0, sizeof(sin[0]) * (size_t)count);
   for (int32_t i = 0; i < count; i++) {
-    iov[i].iov_base = buf + offsets[i];
-    iov[i].iov_len = (size_t)sizes[i];
+    iov[i][0].iov_base = buf + offsets[i];
+    iov[i][0].iov_len = (size_t)sizes[i];
+    size_t n = 1;
+    if (two && sizes2[i] > 0) {
+      iov[i][1].iov_base = buf + offsets2[i];
+      iov[i][1].iov_len = (size_t)sizes2[i];
+      n = 2;
+    }
     sin[i].sin_family = AF_INET;
     sin[i].sin_addr.s_addr = htonl(dsts[i]);
     msgs[i].msg_hdr.msg_name = &sin[i];
     msgs[i].msg_hdr.msg_namelen = sizeof sin[i];
-    msgs[i].msg_hdr.msg_iov = &iov[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_iov = iov[i];
+    msgs[i].msg_hdr.msg_iovlen = n;
   }
   // sendmmsg stops at the first failing message and, when it sent some
   // before it, returns their count and drops the error (net/socket.c,
@@ -611,6 +634,14 @@ static napi_value raw_send(napi_env env, napi_callback_info info) {
     done++;
   }
   return ret_int(env, done);
+}
+
+static napi_value raw_send(napi_env env, napi_callback_info info) {
+  return raw_send_common(env, info, false);
+}
+
+static napi_value raw_send_v(napi_env env, napi_callback_info info) {
+  return raw_send_common(env, info, true);
 }
 
 // ---------------------------------------------------------------------------
@@ -855,6 +886,7 @@ NAPI_MODULE_INIT() {
       FN("attachFilter", attach_filter),
       FN("rawRecv", raw_recv),
       FN("rawSend", raw_send),
+      FN("rawSendV", raw_send_v),
       FN("poll", do_poll),
       FN("eventfdOpen", eventfd_open),
       FN("eventfdSignal", eventfd_signal),

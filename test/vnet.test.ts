@@ -2,7 +2,7 @@
 // super-packets, NEEDS_CSUM for checksums a virtual underlay left partial.
 import test from 'ava';
 import fc from 'fast-check';
-import { writeInboundVnetHeader, outboundIsPlain, VNET_HDR_LEN } from '../src/dataplane/packet/vnet.js';
+import { writeInboundVnetHeader, VNET_HDR_LEN } from '../src/dataplane/packet/vnet.js';
 import { ip, ipv4Packet } from './helpers/packets.js';
 
 const SRC = ip('250.1.10.11');
@@ -84,11 +84,6 @@ test('large non-TCP packets and fragments stay plain (the kernel fragments or re
     writeInboundVnetHeader(buf, off, p.length, 1480);
     t.deepEqual(hdr(buf, off), ZERO);
   }
-});
-
-test('outbound: only plain (non-GSO) packets are sent as one IPIP packet', (t) => {
-  t.true(outboundIsPlain(new Uint8Array(10), 0));
-  t.false(outboundIsPlain(Uint8Array.from([1, 1, 0, 0, 0, 0, 0, 0, 0, 0]), 0));
 });
 
 test('fuzz: writes only the 10 header bytes and the L4 checksum field, never outside the packet', (t) => {

@@ -194,7 +194,7 @@ export class Lab {
     const f = host.fand;
     if (!f) return null;
     if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill(signal);
-    const code = await Promise.race([f.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs))]);
+    const code = await Promise.race([f.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref())]);
     if (code === 'timeout') { f.child.kill('SIGKILL'); await f.exited; }
     host.fand = undefined;
     return code === 'timeout' ? null : code;
@@ -262,7 +262,8 @@ function startTransfer(ns: string, args: readonly string[], timeoutMs: number): 
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const last = new Promise<Record<string, unknown>>((resolve, reject) => {
-    child.on('exit', (code, sig) => {
+    // 'close', not 'exit': at 'exit' the last line may still be unread in the pipe.
+    child.on('close', (code, sig) => {
       clearTimeout(timer);
       const l = lines[lines.length - 1];
       if (l && code === 0) resolve(l);

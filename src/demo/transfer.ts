@@ -60,7 +60,7 @@ function udpServer(port: number, count: number, idleMs: number): void {
   let duplicates = 0;
   let timer: NodeJS.Timeout | undefined;
   const finish = () => { out({ received: seen.size, bad, duplicates }); sock.close(); };
-  const arm = () => { clearTimeout(timer); timer = setTimeout(finish, idleMs); };
+  const arm = (ms = idleMs) => { clearTimeout(timer); timer = setTimeout(finish, ms); };
   sock.on('message', (msg: Buffer) => {
     const seq = msg.length >= 4 ? msg.readUInt32BE(0) : -1;
     const expect = Buffer.alloc(msg.length);
@@ -68,7 +68,9 @@ function udpServer(port: number, count: number, idleMs: number): void {
     if (seq < 0 || !expect.equals(msg)) bad++; else if (seen.has(seq)) duplicates++; else seen.add(seq);
     arm(); // wait out the idle time even after the last one: duplicates arrive late
   });
-  sock.bind(port, () => { out({ listening: port }); arm(); });
+  // The sender is started only now, and a node process can take seconds to
+  // start on a loaded machine: wait longer for the first datagram.
+  sock.bind(port, () => { out({ listening: port }); arm(Math.max(idleMs, 10_000)); });
 }
 
 async function udpClient(host: string, port: number, count: number, size: number, flows: number): Promise<void> {

@@ -118,6 +118,14 @@ export interface Native {
    */
   rawSend(fd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
     dsts: Uint32Array, count: number, status: Int32Array): number;
+  /**
+   * As rawSend, but each message is two spans of buf: [offsets[i], +sizes[i])
+   * then [offsets2[i], +sizes2[i]) (a second iovec; sizes2[i] may be 0). TSO
+   * segmentation builds each segment's headers apart and sends the payload
+   * from where the TUN read put it.
+   */
+  rawSendV(fd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
+    offsets2: Int32Array, sizes2: Int32Array, dsts: Uint32Array, count: number, status: Int32Array): number;
 
   /**
    * Blocking poll(2) over the first n entries; revents is written (zeros on

@@ -89,12 +89,3 @@ export function writeInboundVnetHeader(buf: Uint8Array, off: number, len: number
   u16le(buf, at + 6, ihl);         // csum_start: the L4 header
   u16le(buf, at + 8, csumOffset);  // csum_offset: its checksum field
 }
-
-/**
- * Reads the virtio-net header in front of an outbound packet. fand enables
- * no TUN offloads, so the kernel hands over whole, checksummed packets: any
- * GSO type means a packet fand cannot send as one IPIP packet.
- */
-export function outboundIsPlain(buf: Uint8Array, at: number): boolean {
-  return buf[at + 1] === GSO_NONE;
-}

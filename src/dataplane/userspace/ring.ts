@@ -14,8 +14,16 @@ import { COUNTER_COUNT } from '../counters.js';
 /** Bytes in front of each packet: outer IPv4 (20) + virtio-net header (12), rounded up. */
 export const HEADROOM = 64;
 export const SLOT_SIZE = 65536 + HEADROOM;
-/** Packets per native call. */
+/** Packets per native read. */
 export const BATCH = 64;
+/** Messages per sendmmsg: the native layer's limit. A TSO super-packet becomes up to ~45 segments. */
+export const SEND_BATCH = 256;
+/**
+ * Per-segment header room after the outbound ring: outer IPv4 (20) + inner
+ * IPv4 (≤ 60) + TCP (≤ 60), rounded up. A segment is sent as two iovecs:
+ * its headers from here, its payload from the super-packet in place.
+ */
+export const SEGMENT_HEADER_ROOM = 160;
 /** Socket buffers: small ones make the kernel drop inbound IPIP under load. */
 export const SOCKET_BUFFER = 8 << 20;
 /** Fans one daemon can carry: each has a fixed row in every worker's counter block. */

@@ -10,12 +10,13 @@ import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from '
 import { native } from '../../native/index.js';
 import { encapsulateHeader } from '../packet/encap.js';
 import { readU32 } from '../packet/ipv4.js';
-import { outboundIsPlain, VNET_HDR_LEN, writeInboundVnetHeader } from '../packet/vnet.js';
+import { VNET_HDR_LEN, writeInboundVnetHeader } from '../packet/vnet.js';
 import { decapsulate } from '../packet/decap.js';
 import { fanoutFilter } from '../packet/fanout.js';
 import type { PacketContext } from '../packet/context.js';
 import { Drop, Traffic } from '../counters.js';
-import { BATCH, counterBase, HEADROOM, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
+import { BATCH, counterBase, HEADROOM, SEGMENT_HEADER_ROOM, SEND_BATCH, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
+import { completeChecksum, segmentPayload, tcpSegmentCount, vnetU16, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, writeTcpSegment } from '../packet/tso.js';
 
 export interface WorkerFan {
   /** Row of this fan in every worker's counter block (stable across reloads). */
@@ -77,12 +78,16 @@ function run(cfg: WorkerConfig): void {
     raw = native.rawOpen(IPPROTO_IPIP, SOCKET_BUFFER, SOCKET_BUFFER, true);
     wake = native.eventfdOpen();
 
-    const outRing = new Uint8Array(BATCH * SLOT_SIZE);
+    // The outbound ring ends in a header area for TSO segments (see ring.ts).
+    const hdrArea = BATCH * SLOT_SIZE;
+    const outRing = new Uint8Array(hdrArea + SEND_BATCH * SEGMENT_HEADER_ROOM);
     const inRing = new Uint8Array(BATCH * SLOT_SIZE);
     const sizes = new Int32Array(BATCH);
-    const offsets = new Int32Array(BATCH);
-    const lengths = new Int32Array(BATCH);
-    const dsts = new Uint32Array(BATCH);
+    const offsets = new Int32Array(SEND_BATCH);
+    const lengths = new Int32Array(SEND_BATCH);
+    const offsets2 = new Int32Array(SEND_BATCH);
+    const lengths2 = new Int32Array(SEND_BATCH);
+    const dsts = new Uint32Array(SEND_BATCH);
     const status = new Int32Array(2);
 
     if (cfg.workers > 1) {
@@ -104,6 +109,9 @@ function run(cfg: WorkerConfig): void {
         const old = fans.find((x) => x.tun === f.tun && x.slot === f.slot);
         // IFF_VNET_HDR: every TUN read and write carries a virtio-net header (vnet.ts).
         const fd = old ? old.fd : native.tunOpen(f.tun, true, true);
+        // Checksum and TSO offload: the kernel hands over partial checksums and
+        // TCP super-packets, which the outbound path finishes and cuts (tso.ts).
+        if (!old) native.tunSetOffload(fd, native.constants.TUN_F_CSUM | native.constants.TUN_F_TSO4);
         kept.push({ ...f, fd, base: counterBase(cfg.index, f.slot), inOffsets: new Int32Array(BATCH), inLengths: new Int32Array(BATCH), inCount: 0 });
       }
       for (const old of fans) if (!kept.some((k) => k.fd === old.fd)) native.close(old.fd);
@@ -114,6 +122,24 @@ function run(cfg: WorkerConfig): void {
     };
     setFans(cfg.fans);
 
+    // Outbound batch under construction: m messages of one or two spans,
+    // `pending` inner bytes. Flushed when full and after each TUN read.
+    let m = 0;
+    let pending = 0;
+    const flush = (b: number): void => {
+      if (m === 0) return;
+      status[0] = 0;
+      const done = native.rawSendV(raw, outRing, offsets, lengths, offsets2, lengths2, dsts, m, status);
+      let bytes = pending;
+      for (let i = done; i < m; i++) bytes -= lengths[i]! + lengths2[i]! - 20;
+      counters[b + Drop.OutSendError]! += status[0]!;
+      counters[b + Drop.OutQueueFull]! += m - done;
+      counters[b + Traffic.TxPackets]! += done - status[0]!;
+      counters[b + Traffic.TxBytes]! += bytes;
+      m = 0;
+      pending = 0;
+    };
+
     const outbound = (f: LiveFan): number => {
       // The virtio-net header lands in front of the packet, inside the headroom
       // where the outer IPv4 header is written afterwards.
@@ -121,32 +147,55 @@ function run(cfg: WorkerConfig): void {
       if (n === 0) return 0;
       const ctx = f.ctx;
       const b = f.base;
-      counters[b + Traffic.OutRead]! += n;
-      let m = 0;
-      let bytes = 0;
       for (let i = 0; i < n; i++) {
         const off = i * SLOT_SIZE + HEADROOM;
-        if (sizes[i]! < VNET_HDR_LEN || !outboundIsPlain(outRing, off - VNET_HDR_LEN)) { counters[b + Drop.OutMalformed]!++; continue; }
-        // encapsulateHeader returns a small integer (0 or a drop) rather than the
-        // destination: a uint32 address above 2^31 would be a heap number per packet.
-        const v = encapsulateHeader(outRing, off, sizes[i]! - VNET_HDR_LEN, ctx);
-        if (v < 0) { counters[b + (-v - 1)]!++; continue; }
-        const inner = (outRing[off + 2]! << 8) | outRing[off + 3]!;
-        offsets[m] = off - 20;
-        lengths[m] = inner + 20;
-        dsts[m] = readU32(outRing, off - 4);
-        bytes += inner;
-        m++;
+        const vh = off - VNET_HDR_LEN;
+        const len = sizes[i]! - VNET_HDR_LEN;
+        if (len < 0) { counters[b + Traffic.OutRead]!++; counters[b + Drop.OutMalformed]!++; continue; }
+        const gso = outRing[vh + 1]!;
+        if (gso === VNET_GSO_NONE) {
+          counters[b + Traffic.OutRead]!++;
+          // TUN_F_CSUM: the kernel left the checksum for "hardware", which is us.
+          if ((outRing[vh]! & VNET_F_NEEDS_CSUM) !== 0 && !completeChecksum(outRing, off, len, vnetU16(outRing, vh + 6), vnetU16(outRing, vh + 8))) {
+            counters[b + Drop.OutMalformed]!++;
+            continue;
+          }
+          // encapsulateHeader returns a small integer (0 or a drop) rather than the
+          // destination: a uint32 address above 2^31 would be a heap number per packet.
+          const v = encapsulateHeader(outRing, off, len, ctx);
+          if (v < 0) { counters[b + (-v - 1)]!++; continue; }
+          if (m === SEND_BATCH) flush(b);
+          const inner = (outRing[off + 2]! << 8) | outRing[off + 3]!;
+          offsets[m] = off - 20;
+          lengths[m] = inner + 20;
+          lengths2[m] = 0;
+          dsts[m] = readU32(outRing, off - 4);
+          pending += inner;
+          m++;
+          continue;
+        }
+        // A TCP super-packet (TUN_F_TSO4): cut it into segments of gso_size.
+        const mss = vnetU16(outRing, vh + 4);
+        const count = gso === VNET_GSO_TCPV4 ? tcpSegmentCount(outRing, off, len, mss) : 0;
+        if (count === 0) { counters[b + Traffic.OutRead]!++; counters[b + Drop.OutMalformed]!++; continue; }
+        counters[b + Traffic.OutRead]! += count;
+        if (m + count > SEND_BATCH) flush(b);
+        for (let k = 0; k < count; k++) {
+          const h = hdrArea + m * SEGMENT_HEADER_ROOM;
+          const hl = writeTcpSegment(outRing, off, len, mss, k, count, h + 20);
+          const inner = (outRing[h + 22]! << 8) | outRing[h + 23]!;
+          const v = encapsulateHeader(outRing, h + 20, inner, ctx);
+          if (v < 0) { counters[b + (-v - 1)]!++; continue; }
+          offsets[m] = h;
+          lengths[m] = 20 + hl;
+          offsets2[m] = segmentPayload(outRing, off, len, mss, k);
+          lengths2[m] = inner - hl;
+          dsts[m] = readU32(outRing, h + 16);
+          pending += inner;
+          m++;
+        }
       }
-      if (m > 0) {
-        status[0] = 0;
-        const done = native.rawSend(raw, outRing, offsets, lengths, dsts, m, status);
-        for (let i = done; i < m; i++) bytes -= lengths[i]! - 20;
-        counters[b + Drop.OutSendError]! += status[0]!;
-        counters[b + Drop.OutQueueFull]! += m - done;
-        counters[b + Traffic.TxPackets]! += done - status[0]!;
-        counters[b + Traffic.TxBytes]! += bytes;
-      }
+      flush(b);
       return n;
     };
 

@@ -87,7 +87,7 @@ export interface SoakSummary {
   /** Traffic seconds actually run. */
   seconds: number;
   tcp: { ok: number; failed: number; interrupted: number; corrupted: number; mib: number; mibPerS: number; errors: string[] };
-  udp: { runs: number; failed: number; interrupted: number; sent: number; received: number; lost: number; lostDuringRestarts: number; bad: number; duplicates: number; errors: string[] };
+  udp: { runs: number; failed: number; interrupted: number; sent: number; received: number; lost: number; lostDuringRestarts: number; bad: number; duplicates: number; errors: string[]; lossy: string[] };
   /**
    * Where packets were lost outside fand's own counters: UDP receive-buffer
    * overflows in the containers (a receiver that did not keep up), datagrams
@@ -190,7 +190,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
   const fandArgs = ['--workers', String(o.workers)];
 
   const tcp = { ok: 0, failed: 0, interrupted: 0, corrupted: 0, bytes: 0, errors: [] as string[] };
-  const udp = { runs: 0, failed: 0, interrupted: 0, sent: 0, received: 0, lost: 0, lostDuringRestarts: 0, bad: 0, duplicates: 0, errors: [] as string[] };
+  const udp = { runs: 0, failed: 0, interrupted: 0, sent: 0, received: 0, lost: 0, lostDuringRestarts: 0, bad: 0, duplicates: 0, errors: [] as string[], lossy: [] as string[] };
   const ping = { ok: 0, failed: 0, interrupted: 0, errors: [] as string[] };
   const note = (list: string[], msg: string) => { if (list.length < 10) list.push(msg.slice(0, 400)); };
   const restarts: RestartRecord[] = [];
@@ -211,6 +211,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
   const startedAt = new Date().toISOString();
   let t0 = Date.now();
   const at = () => round1((Date.now() - t0) / 1000);
+  let rssTimer: NodeJS.Timeout | undefined;
   try {
     await lab.build(o.hosts, 2);
     for (const h of lab.hosts) {
@@ -241,7 +242,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       const rss = lab.hosts.map((h) => { const s = rssSamples.get(name(h)); return `${name(h)} ${s?.length ? s[s.length - 1]!.mib.toFixed(0) : '-'}`; }).join(' ');
       log(`t=${at()}s tcp ok ${tcp.ok} failed ${tcp.failed} interrupted ${tcp.interrupted} corrupted ${tcp.corrupted}; udp runs ${udp.runs} lost ${udp.lost} bad ${udp.bad} dups ${udp.duplicates}; ping ok ${ping.ok} failed ${ping.failed}; RSS MiB ${rss}`);
     };
-    const rssTimer = setInterval(() => { sampleRss(); status(); }, o.rssEveryS * 1000);
+    rssTimer = setInterval(() => { sampleRss(); status(); }, o.rssEveryS * 1000);
 
     const lane = async (body: () => Promise<void>, pauseMs: number) => {
       while (Date.now() < endAt) {
@@ -281,7 +282,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
         udp.bad += r.bad;
         udp.duplicates += r.duplicates;
         if (touched([a.host.index, b.host.index], from, Date.now())) udp.lostDuringRestarts += lost;
-        if (r.bad || r.duplicates || lost > o.udpCount / 10) note(udp.errors, `t=${at()}s ${a.address} -> ${b.address} (from t=${round1((from - t0) / 1000)}s): ${lost} lost, ${r.bad} bad, ${r.duplicates} duplicated of ${o.udpCount}`);
+        const what = `t=${round1((from - t0) / 1000)}-${at()}s ${a.address} -> ${b.address}: ${lost} lost, ${r.bad} bad, ${r.duplicates} duplicated of ${o.udpCount}`;
+        if (r.bad || r.duplicates) note(udp.errors, what);
+        if (lost > o.udpCount / 10) note(udp.lossy, what);
       } catch (e) {
         if (touched([a.host.index, b.host.index], from, Date.now())) udp.interrupted++;
         else { udp.failed++; note(udp.errors, `t=${at()}s ${a.address} -> ${b.address}: ${(e as Error).message}`); }
@@ -468,6 +471,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       daemonErrors,
     };
   } finally {
+    clearInterval(rssTimer);
     reapTransfers();
     await lab.destroy();
   }
@@ -491,6 +495,7 @@ export function formatSummary(s: SoakSummary): string {
   if (s.daemonErrors.length) rows.push(['daemon errors', s.daemonErrors.map((e) => `${e.host}: ${e.msg}`).join(' | ')]);
   const width = Math.max(...rows.map((r) => r[0]!.length));
   let out = rows.map((r) => `${r[0]!.padEnd(width)}  ${r[1]}`).join('\n') + '\n';
+  if (s.udp.lossy.length) out += `\nudp runs that lost more than 10% (first 10):\n${s.udp.lossy.map((l) => `  ${l}\n`).join('')}`;
   out += s.ok ? '\nsoak: ok\n' : `\nsoak: FAILED\n${s.failures.map((f) => `  - ${f}`).join('\n')}\n`;
   for (const e of [...s.tcp.errors, ...s.udp.errors, ...s.ping.errors]) out += `  ${e}\n`;
   return out;

@@ -11,6 +11,7 @@ import { native } from '../../native/index.js';
 import { encapsulateHeader } from '../packet/encap.js';
 import { readU32 } from '../packet/ipv4.js';
 import { VNET_HDR_LEN, writeInboundVnetHeader } from '../packet/vnet.js';
+import { appendPayload, continuesMerge, finishMerged, mergeablePayload } from '../packet/gro.js';
 import { decapsulate } from '../packet/decap.js';
 import { fanoutFilter } from '../packet/fanout.js';
 import type { PacketContext } from '../packet/context.js';
@@ -62,7 +63,19 @@ interface LiveFan extends WorkerFan {
   readonly base: number;          // counter row offset
   readonly inOffsets: Int32Array;
   readonly inLengths: Int32Array;
+  /** Segments each inbound entry stands for (more than 1 when merged). */
+  readonly inSegs: Int32Array;
   inCount: number;
+  // The open GRO merge: entry index (-1: none), where it is, its gso size,
+  // payload merged so far, the last segment's payload and PSH, segment count.
+  open: number;
+  mOff: number;
+  mLen: number;
+  gso: number;
+  merged: number;
+  lastPay: number;
+  lastPsh: boolean;
+  segs: number;
 }
 
 function run(cfg: WorkerConfig): void {
@@ -112,7 +125,11 @@ function run(cfg: WorkerConfig): void {
         // Checksum and TSO offload: the kernel hands over partial checksums and
         // TCP super-packets, which the outbound path finishes and cuts (tso.ts).
         if (!old) native.tunSetOffload(fd, native.constants.TUN_F_CSUM | native.constants.TUN_F_TSO4);
-        kept.push({ ...f, fd, base: counterBase(cfg.index, f.slot), inOffsets: new Int32Array(BATCH), inLengths: new Int32Array(BATCH), inCount: 0 });
+        kept.push({
+          ...f, fd, base: counterBase(cfg.index, f.slot),
+          inOffsets: new Int32Array(BATCH), inLengths: new Int32Array(BATCH), inSegs: new Int32Array(BATCH), inCount: 0,
+          open: -1, mOff: 0, mLen: 0, gso: 0, merged: 0, lastPay: 0, lastPsh: false, segs: 0,
+        });
       }
       for (const old of fans) if (!kept.some((k) => k.fd === old.fd)) native.close(old.fd);
       fans = kept;
@@ -215,10 +232,24 @@ function run(cfg: WorkerConfig): void {
       return first;
     };
 
+    // Closes fan f's open merge: a merge of one packet is written as it came,
+    // a merge of several gets the GSO header (gro.ts).
+    const closeMerge = (f: LiveFan): void => {
+      if (f.open < 0) return;
+      if (f.segs > 1) {
+        finishMerged(inRing, f.mOff, f.mLen, f.gso);
+        f.inLengths[f.open] = f.mLen + VNET_HDR_LEN;
+        f.inSegs[f.open] = f.segs;
+      } else {
+        writeInboundVnetHeader(inRing, f.mOff, f.mLen, f.mtu);
+      }
+      f.open = -1;
+    };
+
     const inbound = (): number => {
       const n = native.rawRecv(raw, inRing, SLOT_SIZE, 0, BATCH, sizes);
       if (n === 0 || fans.length === 0) return n;
-      for (let i = 0; i < fans.length; i++) fans[i]!.inCount = 0;
+      for (let i = 0; i < fans.length; i++) { fans[i]!.inCount = 0; fans[i]!.open = -1; }
       for (let i = 0; i < n; i++) {
         const off = i * SLOT_SIZE;
         const len = sizes[i]!;
@@ -227,24 +258,48 @@ function run(cfg: WorkerConfig): void {
         if (len < 0) { counters[f.base + Drop.InTruncated]!++; continue; }
         const v = decapsulate(inRing, off, len, f.ctx);
         if (v < 0) { counters[f.base + (-v - 1)]!++; continue; }
-        // The virtio-net header overwrites the tail of the outer header, already read.
         const innerLen = len - (v - off);
-        writeInboundVnetHeader(inRing, v, innerLen, f.mtu);
+        // GRO: the next segment of the open merge joins it, its payload copied
+        // behind the merge's (each slot has room for 64 KiB).
+        const pay = mergeablePayload(inRing, v, innerLen);
+        const psh = pay > 0 && (inRing[v + 33]! & 0x08) !== 0;
+        if (f.open >= 0 && pay > 0 && continuesMerge(inRing, f.mOff, f.gso, f.merged, f.lastPay, f.lastPsh, v, innerLen, pay)) {
+          f.mLen = appendPayload(inRing, f.mOff, f.mLen, v, innerLen, pay, psh);
+          f.merged += pay;
+          f.lastPay = pay;
+          f.lastPsh = psh;
+          f.segs++;
+          continue;
+        }
+        closeMerge(f);
         f.inOffsets[f.inCount] = v - VNET_HDR_LEN;
         f.inLengths[f.inCount] = innerLen + VNET_HDR_LEN;
+        f.inSegs[f.inCount] = 1;
+        if (pay > 0) {
+          f.open = f.inCount;
+          f.mOff = v; f.mLen = innerLen; f.gso = pay; f.merged = pay; f.lastPay = pay; f.lastPsh = psh; f.segs = 1;
+        } else {
+          // The virtio-net header overwrites the tail of the outer header, already read.
+          writeInboundVnetHeader(inRing, v, innerLen, f.mtu);
+        }
         f.inCount++;
       }
       for (let k = 0; k < fans.length; k++) {
         const f = fans[k]!;
+        closeMerge(f);
         const m = f.inCount;
         if (m === 0) continue;
         status[0] = 0;
         const done = native.tunWrite(f.fd, inRing, f.inOffsets, f.inLengths, m, status);
         let bytes = 0;
-        for (let i = 0; i < done; i++) bytes += f.inLengths[i]! - VNET_HDR_LEN;
+        let segs = 0;
+        for (let i = 0; i < done; i++) { bytes += f.inLengths[i]! - VNET_HDR_LEN; segs += f.inSegs[i]!; }
+        let unsent = 0;
+        for (let i = done; i < m; i++) unsent += f.inSegs[i]!;
+        // A failed write is counted as one packet: which one failed is not known.
         counters[f.base + Drop.InTunError]! += status[0]!;
-        counters[f.base + Drop.InQueueFull]! += m - done;
-        counters[f.base + Traffic.RxPackets]! += done - status[0]!;
+        counters[f.base + Drop.InQueueFull]! += unsent;
+        counters[f.base + Traffic.RxPackets]! += segs - status[0]!;
         counters[f.base + Traffic.RxBytes]! += bytes;
       }
       return n;

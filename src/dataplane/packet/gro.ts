@@ -1,0 +1,111 @@
+// Inbound coalescing (GRO): consecutive TCP segments of one flow in a
+// received batch are joined into one super-packet and written to the TUN
+// with a TCPv4 GSO header, so the kernel forwards one packet instead of
+// dozens and re-segments only if it must. The rules follow the kernel's
+// tcp_gro_receive(): same flow, the next sequence number, the same ACK,
+// window and TCP options, only ACK (and PSH on the last) set, every segment
+// but the last exactly gso_size long. Anything else passes through as it
+// came. Pure functions over byte views: no allocation.
+import { onesSum } from './tso.js';
+import { VNET_HDR_LEN } from './vnet.js';
+
+/** Largest IPv4 packet: the merged total length must fit the header field. */
+export const MAX_MERGED = 65535;
+
+const ACK = 0x10;
+const PSH = 0x08;
+
+/**
+ * TCP payload length of a packet that may start a merge or be merged, or -1:
+ * IPv4 without options, TCP, not a fragment, only ACK/PSH set, some payload,
+ * and a TCP checksum that is either complete and correct, or partial (the
+ * pseudo-header sum a virtual underlay leaves): a corrupted segment is never
+ * hidden inside a merged one.
+ */
+export function mergeablePayload(buf: Uint8Array, off: number, len: number): number {
+  if (len < 40 || buf[off] !== 0x45 || buf[off + 9] !== 6) return -1;
+  if ((((buf[off + 6]! << 8) | buf[off + 7]!) & 0x3fff) !== 0) return -1;
+  const t = off + 20;
+  const thl = (buf[t + 12]! >>> 4) << 2;
+  if (thl < 20 || 20 + thl >= len) return -1;
+  const flags = buf[t + 13]!;
+  if ((flags & ~PSH) !== ACK) return -1;
+  const tcpLen = len - 20;
+  let pseudo = ((buf[off + 12]! << 8) | buf[off + 13]!) + ((buf[off + 14]! << 8) | buf[off + 15]!)
+    + ((buf[off + 16]! << 8) | buf[off + 17]!) + ((buf[off + 18]! << 8) | buf[off + 19]!) + 6 + tcpLen;
+  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+  const field = (buf[t + 16]! << 8) | buf[t + 17]!;
+  if (field !== pseudo) {
+    let sum = pseudo + onesSum(buf, t, off + len);
+    while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
+    if (sum !== 0xffff) return -1; // the complement of a correct sum is 0
+  }
+  return len - 20 - thl;
+}
+
+/**
+ * Whether packet b (at bOff, bLen, payload bPay) continues the merge whose
+ * first packet is at aOff (gso size `gso`, the merge so far `merged` bytes
+ * of payload, the last one added `lastPay` bytes with its PSH bit `lastPsh`).
+ */
+export function continuesMerge(buf: Uint8Array, aOff: number, gso: number, merged: number, lastPay: number, lastPsh: boolean,
+  bOff: number, bLen: number, bPay: number): boolean {
+  if (bPay <= 0 || bPay > gso || lastPay !== gso || lastPsh) return false;
+  const a = aOff + 20;
+  const b = bOff + 20;
+  const thl = (buf[a + 12]! >>> 4) << 2;
+  if (((buf[b + 12]! >>> 4) << 2) !== thl || bLen !== 20 + thl + bPay) return false;
+  if (20 + thl + merged + bPay > MAX_MERGED) return false;
+  // addresses and TOS/TTL of the IPv4 headers
+  if (buf[aOff + 1] !== buf[bOff + 1] || buf[aOff + 8] !== buf[bOff + 8]) return false;
+  for (let i = 12; i < 20; i++) if (buf[aOff + i] !== buf[bOff + i]) return false;
+  // ports, ACK number, window, options; the sequence number follows on
+  for (let i = 0; i < 4; i++) if (buf[a + i] !== buf[b + i]) return false;
+  for (let i = 8; i < 12; i++) if (buf[a + i] !== buf[b + i]) return false;
+  if (buf[a + 14] !== buf[b + 14] || buf[a + 15] !== buf[b + 15]) return false;
+  for (let i = 20; i < thl; i++) if (buf[a + i] !== buf[b + i]) return false;
+  const seqA = ((buf[a + 4]! << 24) | (buf[a + 5]! << 16) | (buf[a + 6]! << 8) | buf[a + 7]!) >>> 0;
+  const seqB = ((buf[b + 4]! << 24) | (buf[b + 5]! << 16) | (buf[b + 6]! << 8) | buf[b + 7]!) >>> 0;
+  return ((seqA + merged) >>> 0) === seqB;
+}
+
+/** Appends packet b's payload to the merge at aOff (its payload ends at aOff + aLen). */
+export function appendPayload(buf: Uint8Array, aOff: number, aLen: number, bOff: number, bLen: number, bPay: number, bPsh: boolean): number {
+  buf.copyWithin(aOff + aLen, bOff + bLen - bPay, bOff + bLen);
+  if (bPsh) buf[aOff + 20 + 13] = buf[aOff + 20 + 13]! | PSH;
+  return aLen + bPay;
+}
+
+/**
+ * Finishes a merged packet at buf[off, off+len) made of segments of `gso`
+ * bytes: IPv4 total length and checksum, the TCP checksum field set to the
+ * pseudo-header sum, and the virtio-net header (NEEDS_CSUM, GSO TCPv4) in
+ * buf[off-10, off).
+ */
+export function finishMerged(buf: Uint8Array, off: number, len: number, gso: number): void {
+  buf[off + 2] = len >>> 8;
+  buf[off + 3] = len & 255;
+  buf[off + 10] = 0;
+  buf[off + 11] = 0;
+  let s = onesSum(buf, off, off + 20);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  const ipc = ~s & 0xffff;
+  buf[off + 10] = ipc >>> 8;
+  buf[off + 11] = ipc & 255;
+  const t = off + 20;
+  const thl = (buf[t + 12]! >>> 4) << 2;
+  let pseudo = ((buf[off + 12]! << 8) | buf[off + 13]!) + ((buf[off + 14]! << 8) | buf[off + 15]!)
+    + ((buf[off + 16]! << 8) | buf[off + 17]!) + ((buf[off + 18]! << 8) | buf[off + 19]!) + 6 + (len - 20);
+  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+  buf[t + 16] = pseudo >>> 8;
+  buf[t + 17] = pseudo & 255;
+  const at = off - VNET_HDR_LEN;
+  buf[at] = 1;                 // NEEDS_CSUM
+  buf[at + 1] = 1;             // GSO_TCPV4
+  buf[at + 2] = (20 + thl) & 255; buf[at + 3] = (20 + thl) >>> 8;
+  buf[at + 4] = gso & 255; buf[at + 5] = gso >>> 8;
+  buf[at + 6] = 20; buf[at + 7] = 0;   // csum_start
+  buf[at + 8] = 16; buf[at + 9] = 0;   // csum_offset
+}

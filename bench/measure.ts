@@ -67,7 +67,7 @@ export interface UdpResult { pps: number; gbit: number; lossPercent: number }
 export async function udp(path: BenchPath, seconds: number, size: number): Promise<UdpResult> {
   return withIperfServer(path, seconds, async () => {
     const j = await iperfClient(path, seconds, ['-u', '-l', String(size), '-b', '0']);
-    // iperf3 >= 3.10 has sum_received; before, `sum` holds the receiver's view.
+    // iperf3 3.12 reports the receiver in sum_received; older ones only in `sum`.
     const r = j.end.sum_received ?? j.end.sum!;
     const received = (r.packets ?? 0) - (r.lost_packets ?? 0);
     return { pps: received / r.seconds, gbit: r.bits_per_second / 1e9, lossPercent: r.lost_percent ?? 0 };

@@ -226,6 +226,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
 
     const sampleRss = () => {
       for (const h of lab.hosts) {
+        // A daemon still starting is not sampled: its first sample is the baseline of its growth.
+        if (windows.some((w) => w.host === h.index && w.to === Infinity)) continue;
         const pid = h.fand?.child.pid;
         const mib = pid === undefined ? null : rssMiB(pid);
         if (pid === undefined || mib === null) continue;

@@ -6,7 +6,7 @@
 // window and TCP options, only ACK (and PSH on the last) set, every segment
 // but the last exactly gso_size long. Anything else passes through as it
 // came. Pure functions over byte views: no allocation.
-import { onesSum } from './tso.js';
+import { fold, onesSum, pseudoHeaderSum } from './tso.js';
 import { VNET_HDR_LEN } from './vnet.js';
 
 /** Largest IPv4 packet: the merged total length must fit the header field. */
@@ -31,16 +31,10 @@ export function mergeablePayload(buf: Uint8Array, off: number, len: number): num
   const flags = buf[t + 13]!;
   if ((flags & ~PSH) !== ACK) return -1;
   const tcpLen = len - 20;
-  let pseudo = ((buf[off + 12]! << 8) | buf[off + 13]!) + ((buf[off + 14]! << 8) | buf[off + 15]!)
-    + ((buf[off + 16]! << 8) | buf[off + 17]!) + ((buf[off + 18]! << 8) | buf[off + 19]!) + 6 + tcpLen;
-  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
-  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+  const pseudo = pseudoHeaderSum(buf, off, 6, tcpLen);
   const field = (buf[t + 16]! << 8) | buf[t + 17]!;
-  if (field !== pseudo) {
-    let sum = pseudo + onesSum(buf, t, off + len);
-    while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
-    if (sum !== 0xffff) return -1; // the complement of a correct sum is 0
-  }
+  // the complement of a correct sum is 0: the sum itself is 0xffff
+  if (field !== pseudo && fold(pseudo + onesSum(buf, t, off + len)) !== 0xffff) return -1;
   return len - 20 - thl;
 }
 
@@ -88,17 +82,12 @@ export function finishMerged(buf: Uint8Array, off: number, len: number, gso: num
   buf[off + 3] = len & 255;
   buf[off + 10] = 0;
   buf[off + 11] = 0;
-  let s = onesSum(buf, off, off + 20);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  const ipc = ~s & 0xffff;
+  const ipc = ~fold(onesSum(buf, off, off + 20)) & 0xffff;
   buf[off + 10] = ipc >>> 8;
   buf[off + 11] = ipc & 255;
   const t = off + 20;
   const thl = (buf[t + 12]! >>> 4) << 2;
-  let pseudo = ((buf[off + 12]! << 8) | buf[off + 13]!) + ((buf[off + 14]! << 8) | buf[off + 15]!)
-    + ((buf[off + 16]! << 8) | buf[off + 17]!) + ((buf[off + 18]! << 8) | buf[off + 19]!) + 6 + (len - 20);
-  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
-  pseudo = (pseudo & 0xffff) + (pseudo >>> 16);
+  const pseudo = pseudoHeaderSum(buf, off, 6, len - 20);
   buf[t + 16] = pseudo >>> 8;
   buf[t + 17] = pseudo & 255;
   const at = off - VNET_HDR_LEN;

@@ -26,9 +26,20 @@ export function onesSum(buf: Uint8Array, start: number, end: number): number {
   return sum;
 }
 
-function fold(sum: number): number {
+/** Folds a ones'-complement sum to 16 bits. */
+export function fold(sum: number): number {
   while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
   return sum;
+}
+
+/**
+ * Folded TCP/UDP pseudo-header sum of the IPv4 header at buf[ip]: source,
+ * destination, protocol, L4 length. This is what the checksum field of a
+ * CHECKSUM_PARTIAL packet holds (tcp_v4_send_check(), udp4_hwcsum()).
+ */
+export function pseudoHeaderSum(buf: Uint8Array, ip: number, proto: number, l4len: number): number {
+  return fold(((buf[ip + 12]! << 8) | buf[ip + 13]!) + ((buf[ip + 14]! << 8) | buf[ip + 15]!)
+    + ((buf[ip + 16]! << 8) | buf[ip + 17]!) + ((buf[ip + 18]! << 8) | buf[ip + 19]!) + proto + l4len);
 }
 
 /**
@@ -108,9 +119,7 @@ export function writeTcpSegment(buf: Uint8Array, off: number, len: number, mss: 
   buf[t + 16] = 0;
   buf[t + 17] = 0;
   const tcpLen = thl + payLen;
-  const pseudo = ((buf[hdrOff + 12]! << 8) | buf[hdrOff + 13]!) + ((buf[hdrOff + 14]! << 8) | buf[hdrOff + 15]!)
-    + ((buf[hdrOff + 16]! << 8) | buf[hdrOff + 17]!) + ((buf[hdrOff + 18]! << 8) | buf[hdrOff + 19]!) + 6 + tcpLen;
-  let sum = pseudo + onesSum(buf, t, t + thl);
+  let sum = pseudoHeaderSum(buf, hdrOff, 6, tcpLen) + onesSum(buf, t, t + thl);
   // The payload slice starts at an even offset from the TCP header only if
   // thl is even (it always is: a multiple of 4), so word alignment holds.
   sum += onesSum(buf, payOff, payOff + payLen);

@@ -13,6 +13,8 @@
 // GSO header, the kernel segments it to the fan MTU, as it would have
 // segmented it on the sender.
 
+import { pseudoHeaderSum } from './tso.js';
+
 export const VNET_HDR_LEN = 10;
 const F_NEEDS_CSUM = 1;
 const GSO_NONE = 0;
@@ -60,11 +62,7 @@ export function writeInboundVnetHeader(buf: Uint8Array, off: number, len: number
   const l4len = len - ihl;
   const csumOffset = proto === 6 ? 16 : 6;
   if (l4len < (proto === 6 ? 20 : 8)) { plain(buf, at); return; }
-  // Folded pseudo-header sum: source, destination, protocol, L4 length.
-  let sum = ((buf[off + 12]! << 8) | buf[off + 13]!) + ((buf[off + 14]! << 8) | buf[off + 15]!)
-    + ((buf[off + 16]! << 8) | buf[off + 17]!) + ((buf[off + 18]! << 8) | buf[off + 19]!) + proto + l4len;
-  sum = (sum & 0xffff) + (sum >>> 16);
-  sum = (sum & 0xffff) + (sum >>> 16);
+  const sum = pseudoHeaderSum(buf, off, proto, l4len);
   const field = (buf[t + csumOffset]! << 8) | buf[t + csumOffset + 1]!;
   let gsoType = GSO_NONE;
   let hdrLen = 0;

@@ -34,6 +34,8 @@ export interface DaemonOptions {
   readonly nat?: boolean;
   /** HOST:PORT of the Prometheus endpoint. */
   readonly metrics?: string;
+  /** Only look, never load kernel modules (for `fand plan` and `fand integrate`). */
+  readonly lookOnly?: boolean;
   readonly log: Logger;
   readonly host?: HostNet;
   /** Reads the configuration again, for SIGHUP; throws on invalid input. */
@@ -56,7 +58,7 @@ const DATAPLANES: Record<DataplaneMode, (o: DaemonOptions, k: KernelFacts) => Da
 
 export async function prepare(opts: DaemonOptions, host: HostNet): Promise<{ fans: ResolvedFan[]; choice: Choice; dp: Dataplane; plan: Plan }> {
   const fans = await resolveFans(opts.specs, host, { mtu: opts.mtu });
-  const facts = await probeKernel();
+  const facts = await probeKernel(!opts.lookOnly);
   const choice = chooseDataplane(opts.dataplane, facts);
   const dp = DATAPLANES[choice.mode](opts, facts);
   return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp, opts.nat ?? true) };

@@ -60,7 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const { IpCommand } = await import('../host/ip.js');
         const { describe } = await import('../host/resources.js');
         const specs = loadSpecs(a);
-        const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, nat: a.nat, log: makeLogger('silent') }, new IpCommand());
+        const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, nat: a.nat, lookOnly: true, log: makeLogger('silent') }, new IpCommand());
         if (a.json) {
           process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
         } else {
@@ -97,7 +97,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const { prepare } = await import('../daemon.js');
         const { IpCommand } = await import('../host/ip.js');
         const specs = loadSpecs(a);
-        const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, nat: a.nat, log: makeLogger('silent') }, new IpCommand());
+        const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, nat: a.nat, lookOnly: true, log: makeLogger('silent') }, new IpCommand());
         // plan.fans holds only the fans not marked off.
         process.stdout.write(plan.fans.map((f) => formatIntegration(kind, f, a.json)).join(''));
         return 0;

@@ -48,12 +48,13 @@ export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFact
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
-export async function probeKernel(): Promise<KernelFacts> {
+/** @param loadModules try `modprobe ipip` first (the daemon does; `fand plan` changes nothing and does not). */
+export async function probeKernel(loadModules = true): Promise<KernelFacts> {
   const notes: string[] = [];
   // /sys/module/ipip exists when ipip is a loaded module, and also when it is
   // built in (it has a parameter, log_ecn_error).
   let ipip = await exists('/sys/module/ipip');
-  if (!ipip) {
+  if (!ipip && loadModules) {
     // The Fan patch lives in the ipip module, so load it before looking for either.
     const tried = await new Promise<string>((resolve) => {
       execFile('modprobe', ['-q', 'ipip'], (err) => resolve(err ? (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'modprobe not installed' : 'modprobe ipip failed' : 'modprobe ipip loaded it'));

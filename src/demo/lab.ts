@@ -5,7 +5,7 @@
 // Every name carries a per-lab prefix, and `destroy` removes it all.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { inNs, run } from './exec.js';
 import { bridgeNameFor, makeFanMap, parseNetwork, sliceFor } from '../fan/fanmap.js';
@@ -235,6 +235,10 @@ export class Lab {
     for (const ino of this.nsInodes) {
       await rm(`/run/fand/fand-${ino}.state.json`, { force: true });
       await rm(`/run/fand/fand-${ino}.sock`, { force: true });
+      // dnsmasq lease databases outlive a daemon on purpose, not a deleted namespace
+      for (const f of await readdir('/run/fand').catch(() => [] as string[])) {
+        if (f.startsWith(`dhcp-${ino}-`)) await rm(`/run/fand/${f}`, { force: true });
+      }
     }
   }
 }

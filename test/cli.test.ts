@@ -1,21 +1,13 @@
 // The command line: map, plan, and every kind of bad input exiting 2 with a
 // message that names the problem, before anything on the host is touched.
 import test from 'ava';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FAND_BIN, Lab } from '../src/demo/lab.js';
+import { Lab } from '../src/demo/lab.js';
 import { run } from '../src/demo/exec.js';
+import { fand } from './helpers/fand-cli.js';
 
-function fand(args: string[], ns?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [cmd, argv] = ns ? ['ip', ['netns', 'exec', ns, process.execPath, FAND_BIN, ...args]] : [process.execPath, [FAND_BIN, ...args]];
-  return new Promise((resolve) => {
-    execFile(cmd as string, argv as string[], { timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 test('map: overlay address to its underlay host', async (t) => {
   const r = await fand(['map', '--overlay', '250.0.0.0/8', '--underlay', '172.16.0.0/16', '250.5.6.7']);

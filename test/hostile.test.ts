@@ -8,11 +8,10 @@
 //   - path-MTU discovery for containers that keep MTU 1500
 //   - TTL expiry inside the overlay answered by the right host
 import test from 'ava';
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Lab, tcpTransfer, FAND_BIN, type LabContainer, type LabHost } from '../src/demo/lab.js';
+import { Lab, runNodeScript, tcpTransfer, FAND_BIN, type LabContainer, type LabHost } from '../src/demo/lab.js';
 import { inNs, run, type ExecResult } from '../src/demo/exec.js';
 import { hex, inetChecksum, ip, ipv4Packet } from './helpers/packets.js';
 
@@ -81,37 +80,6 @@ async function attempt(ns: string, cmd: string, args: readonly string[], timeout
   }
 }
 
-/** Spawns a node script in a namespace, killed after timeoutMs; resolves with its JSON output lines. */
-function nodeIn(ns: string, script: string, args: readonly string[], timeoutMs: number): { first: Promise<Record<string, unknown>>; done: Promise<Record<string, unknown>[]> } {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: Record<string, unknown>[] = [];
-  let buf = '';
-  let stderr = '';
-  let onFirst: (o: Record<string, unknown>) => void = () => undefined;
-  const first = new Promise<Record<string, unknown>>((r) => { onFirst = r; });
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      lines.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      buf = buf.slice(nl + 1);
-      if (lines.length === 1) onFirst(lines[0]!);
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const done = new Promise<Record<string, unknown>[]>((resolve, reject) => {
-    // 'close', not 'exit': at 'exit' the last line may still be unread in the pipe.
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(lines);
-      else reject(new Error(`${script} ${args.join(' ').slice(0, 80)} in ${ns}: exit ${code ?? sig}; ${stderr.trim()} ${JSON.stringify(lines)}`));
-    });
-  });
-  void done.catch(() => undefined);
-  return { first: Promise.race([first, done.then(() => { throw new Error(`${script} exited before printing`); })]), done };
-}
-
 /** IPv4 + UDP with a correct UDP checksum; DF as given. */
 function udpPacket(src: number, dst: number, sport: number, dport: number, payload: Uint8Array, df: boolean): Uint8Array {
   const udp = new Uint8Array(8 + payload.length);
@@ -161,7 +129,7 @@ test.serial('a 10 s junk-IPIP flood is dropped and counted; the daemon, its memo
   const reasmBefore = await snmp(h1.ns, 'Ip', 'ReasmOKs');
 
   const floodMs = 10_000;
-  const flood = nodeIn(rogue, FLOOD, [ROGUE, h1.underlay, String(floodMs)], floodMs + 30_000);
+  const flood = runNodeScript(rogue, FLOOD, [ROGUE, h1.underlay, String(floodMs)], floodMs + 30_000);
   let rssMax = rssBefore;
   let sampling = true;
   t.teardown(() => { sampling = false; });
@@ -225,7 +193,7 @@ test.serial('an inner datagram larger than the underlay MTU, sent without DF, ar
   // The rogue's own slice is 250.9.9.0/24: a legitimate inner source for it.
   const inner = udpPacket(ip('250.9.9.5'), ip(c.address), 40000, 7001, payload, false);
   t.is(inner.length, 3000);
-  const sink = nodeIn(c.ns, UDP_SINK, ['7001'], 15_000);
+  const sink = runNodeScript(c.ns, UDP_SINK, ['7001'], 15_000);
   await sink.first;
   const before = await counters(h1);
   const fragsBefore = await snmp(rogue, 'Ip', 'FragCreates');

@@ -2,9 +2,7 @@
 // each checked against what its engine requires, and the verb end to end.
 import test from 'ava';
 import fc from 'fast-check';
-import { execFile } from 'node:child_process';
 import { parse as parseYaml } from 'yaml';
-import { FAND_BIN } from '../src/demo/lab.js';
 import { run } from '../src/demo/exec.js';
 import type { FanSummary } from '../src/plan.js';
 import { contains, formatCidr, lastOf, maskOf, parseIpv4, type Cidr } from '../src/fan/ipv4.js';
@@ -13,6 +11,7 @@ import {
   cniConflist, dockerNetwork, dockerPool, formatIntegration, lxdProfile, MAX_AUX_ADDRESSES, type CniConflist,
 } from '../src/integrate/index.js';
 import { shellQuote } from '../src/integrate/common.js';
+import { fand } from './helpers/fand-cli.js';
 
 // 250.0.0.0/8 over 172.16.0.0/16, host 172.16.3.4 (the CLI test below
 // shows fand computes exactly this summary on such a host).
@@ -237,14 +236,6 @@ test('formatIntegration: text for people and scripts, JSON on request', (t) => {
 
 // --- the verb -------------------------------------------------------------
 
-function fand(args: string[], ns?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const [cmd, argv] = ns ? ['ip', ['netns', 'exec', ns, process.execPath, FAND_BIN, ...args]] : [process.execPath, [FAND_BIN, ...args]];
-  return new Promise((resolve) => {
-    execFile(cmd as string, argv as string[], { timeout: 20_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
-}
 
 test('fand integrate on a host with 172.16.3.4/16 prints the fan\'s conflist, profile and command', async (t) => {
   const ns = `fint-${process.pid}`;

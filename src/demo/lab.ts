@@ -245,9 +245,14 @@ export class Lab {
 
 const TRANSFER_JS = fileURLToPath(new URL('./transfer.js', import.meta.url));
 
-/** Starts `transfer.js` in a namespace; resolves with the child once it has printed its first line. */
-function startTransfer(ns: string, args: readonly string[], timeoutMs: number): { first: Promise<Record<string, unknown>>; last: Promise<Record<string, unknown>>; child: ChildProcess } {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, TRANSFER_JS, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs a node script in a namespace, killed after timeoutMs. Its stdout is
+ * one JSON object per line: `first` resolves with the first (or rejects if
+ * it exits before printing), `done` with all of them once it exits 0.
+ */
+export function runNodeScript(ns: string, script: string, args: readonly string[], timeoutMs: number):
+  { first: Promise<Record<string, unknown>>; done: Promise<Record<string, unknown>[]>; child: ChildProcess } {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   let stderr = '';
@@ -265,17 +270,30 @@ function startTransfer(ns: string, args: readonly string[], timeoutMs: number): 
   });
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const last = new Promise<Record<string, unknown>>((resolve, reject) => {
+  const done = new Promise<Record<string, unknown>[]>((resolve, reject) => {
     // 'close', not 'exit': at 'exit' the last line may still be unread in the pipe.
     child.on('close', (code, sig) => {
       clearTimeout(timer);
-      const l = lines[lines.length - 1];
-      if (l && code === 0) resolve(l);
-      else reject(new Error(`transfer ${args.join(' ')} in ${ns}: exit ${code ?? sig}${sig === 'SIGKILL' ? ` (killed after ${timeoutMs} ms)` : ''}; ${stderr.trim()} ${JSON.stringify(lines)}`));
+      if (code === 0) resolve(lines);
+      else reject(new Error(`${script} ${args.join(' ').slice(0, 80)} in ${ns}: exit ${code ?? sig}${sig === 'SIGKILL' ? ` (killed after ${timeoutMs} ms)` : ''}; ${stderr.trim()} ${JSON.stringify(lines)}`));
     });
   });
+  void done.catch(() => undefined);
+  const printed = Promise.race([first, done.then((): Record<string, unknown> => { throw new Error(`${script} in ${ns} exited before printing`); })]);
+  void printed.catch(() => undefined);
+  return { first: printed, done, child };
+}
+
+/** `transfer.js` in a namespace: `last` is its final JSON line. */
+function startTransfer(ns: string, args: readonly string[], timeoutMs: number): { first: Promise<Record<string, unknown>>; last: Promise<Record<string, unknown>> } {
+  const r = runNodeScript(ns, TRANSFER_JS, args, timeoutMs);
+  const last = r.done.then((lines) => {
+    const l = lines[lines.length - 1];
+    if (!l) throw new Error(`transfer ${args.join(' ')} in ${ns}: printed nothing`);
+    return l;
+  });
   void last.catch(() => undefined);
-  return { first, last, child };
+  return { first: r.first, last };
 }
 
 export interface TransferResult { sent: { bytes: number; sha256: string; seconds: number }; received: { bytes: number; sha256: string; seconds: number } }

@@ -1,5 +1,5 @@
-// The benchmark: two hosts in network namespaces on one underlay bridge,
-// measured in the same run and in turn — bare underlay (veth + bridge), kernel
+// The benchmark: two hosts in network namespaces joined by one veth pair,
+// measured in the same run and in turn — bare underlay (the veth pair), kernel
 // VXLAN between the same hosts (the in-kernel overlay reference), fand's
 // userspace dataplane between containers, and OpenVPN without crypto between
 // the hosts (a userspace tunnel for reference). For each path: iperf3 TCP
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   let paths: BenchPath[] = [];
   let results: Results;
   try {
-    await lab.build(2, 1);
+    await lab.build(2, 1, 1500, true); // one veth pair, as the setup: no bridge between the hosts
     const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
     for (const h of lab.hosts) { await lab.startFand(h, ['--workers', WORKERS]); await lab.attachContainers(h); }
     paths = [barePath(h1, h2), await vxlanPath(h1, h2), fandPath(h1, h2, WORKERS)];

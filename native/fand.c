@@ -459,6 +459,93 @@ static napi_value tun_write(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------
+// Internet checksums (RFC 1071), for the batched send and receive calls: the
+// TypeScript packet code decides what is summed and where the result goes;
+// the summing itself, a loop over every payload byte, is done here because
+// it is the one per-byte cost of the hot path (a JS loop over 16-bit words
+// is about ten times slower than 64-bit adds).
+
+// Ones'-complement sum of p[0, n) as 16-bit words in memory order, unfolded.
+// The sum commutes with byte order (RFC 1071 §2(B)), so a result folded and
+// complemented here can be stored with memcpy as the network-order checksum.
+static uint64_t csum_bytes(const uint8_t *p, size_t n) {
+  uint64_t sum = 0;
+  while (n >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    sum += (w & 0xffffffffu) + (w >> 32);
+    p += 8;
+    n -= 8;
+  }
+  while (n >= 2) {
+    uint16_t w;
+    memcpy(&w, p, 2);
+    sum += w;
+    p += 2;
+    n -= 2;
+  }
+  if (n) {
+    uint8_t tail[2] = {p[0], 0};  // an odd last byte is padded with zero
+    uint16_t w;
+    memcpy(&w, tail, 2);
+    sum += w;
+  }
+  return sum;
+}
+
+static uint16_t csum_fold(uint64_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return (uint16_t)sum;
+}
+
+static uint16_t swap16(uint16_t v) { return (uint16_t)((v << 8) | (v >> 8)); }
+
+// Finishes a CHECKSUM_PARTIAL-style checksum over a message of two spans:
+// the sum runs from `start` (in the first span) to the end of the second;
+// the field at start + field_off (in the first span) already holds the
+// folded pseudo-header sum. UDP (field_off 6) sends a zero sum as 0xffff.
+static void csum_complete(uint8_t *start, const uint8_t *end1, const uint8_t *p2,
+                          size_t n2, int32_t field_off) {
+  size_t n1 = (size_t)(end1 - start);
+  uint16_t s = csum_fold(csum_bytes(start, n1));
+  uint16_t s2 = csum_fold(csum_bytes(p2, n2));
+  // A second span that starts at an odd offset from `start` has its words
+  // on the other byte lane.
+  uint16_t c = (uint16_t)~csum_fold((uint64_t)s + (n1 & 1 ? swap16(s2) : s2));
+  if (c == 0 && field_off == 6) c = 0xffff;
+  memcpy(start + field_off, &c, 2);
+}
+
+// Checks the inner TCP or UDP checksum of an IPv4-in-IPv4 message p[0, n):
+// 1 when right, 2 when wrong, 0 when there is nothing to check (not IPIP, a
+// fragment, lengths that disagree, UDP without a checksum, too short).
+// Reads only inside p[0, n).
+static uint8_t ipip_inner_csum_state(const uint8_t *p, size_t n) {
+  if (n < 40 || (p[0] >> 4) != 4 || p[9] != 4) return 0;
+  size_t ohl = (size_t)(p[0] & 15) * 4;
+  if (ohl < 20 || ohl + 20 > n) return 0;
+  const uint8_t *in = p + ohl;
+  size_t m = n - ohl;
+  size_t ihl = (size_t)(in[0] & 15) * 4;
+  if ((in[0] >> 4) != 4 || ihl < 20 || ihl > m) return 0;
+  if ((((size_t)in[2] << 8) | in[3]) != m) return 0;
+  if (((in[6] << 8 | in[7]) & 0x3fff) != 0) return 0;
+  uint8_t proto = in[9];
+  size_t l4 = m - ihl;
+  if (proto == 6) {
+    if (l4 < 20) return 0;
+  } else if (proto == 17) {
+    if (l4 < 8 || (in[ihl + 6] == 0 && in[ihl + 7] == 0)) return 0;
+  } else {
+    return 0;
+  }
+  if (l4 > 0xffff) return 0;
+  uint16_t proto_be = htons(proto), len_be = htons((uint16_t)l4);
+  uint64_t sum = csum_bytes(in + 12, 8) + proto_be + len_be + csum_bytes(in + ihl, l4);
+  return csum_fold(sum) == 0xffff ? 1 : 2;
+}
+
+// ---------------------------------------------------------------------------
 // Raw IPv4 sockets
 
 static int set_buf(int fd, int force_opt, int opt, int32_t size) {
@@ -526,21 +613,28 @@ static napi_value attach_filter(napi_env env, napi_callback_info info) {
   return ret_undefined(env);
 }
 
-// rawRecv(fd, buf, slotSize, headroom, maxCount, sizes): count
-// sizes[i] = -1 when message i did not fit (MSG_TRUNC).
+// rawRecv(fd, buf, slotSize, headroom, maxCount, sizes[, innerCsum]): count
+// sizes[i] = -1 when message i did not fit (MSG_TRUNC). With innerCsum (a
+// Uint8Array of maxCount), innerCsum[i] = ipip_inner_csum_state() of message
+// i: the inbound path then joins TCP segments (GRO) without summing them.
 static napi_value raw_recv(napi_env env, napi_callback_info info) {
   args_t a;
   int fd;
   uint8_t *buf;
   size_t len;
   int32_t slot, headroom, max, *sizes;
+  uint8_t *states = NULL;
+  size_t states_len = 0;
   if (args_init(env, info, "rawRecv", 6, &a) || arg_fd(&a, 0, &fd) ||
       arg_u8(&a, 1, "buf", &buf, &len) ||
       arg_int(&a, 2, "slotSize", &slot) || arg_int(&a, 3, "headroom", &headroom) ||
       arg_int_in(&a, 4, "maxCount", 0, FAND_MAX_BATCH, &max) ||
       arg_i32(&a, 5, "sizes", (size_t)max, &sizes) ||
+      (a.argc > 6 && arg_u8(&a, 6, "innerCsum", &states, &states_len)) ||
       check_slots(&a, len, slot, headroom, max))
     return NULL;
+  if (states && states_len < (size_t)max)
+    return throw_range(env, "rawRecv", "innerCsum is shorter than maxCount");
   if (max == 0) return ret_int(env, 0);
   struct mmsghdr msgs[FAND_MAX_BATCH];
   struct iovec iov[FAND_MAX_BATCH];
@@ -559,27 +653,33 @@ static napi_value raw_recv(napi_env env, napi_callback_info info) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return ret_int(env, 0);
     return throw_errno(env, errno, "recvmmsg", NULL, NULL);
   }
-  for (int i = 0; i < r; i++)
-    sizes[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? -1 : (int32_t)msgs[i].msg_len;
+  for (int i = 0; i < r; i++) {
+    bool trunc = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+    sizes[i] = trunc ? -1 : (int32_t)msgs[i].msg_len;
+    if (states) states[i] = trunc ? 0 : ipip_inner_csum_state(iov[i].iov_base, msgs[i].msg_len);
+  }
   return ret_int(env, r);
 }
 
 // rawSend(fd, buf, offsets, sizes, dsts, count, status): processed
-// rawSendV(fd, buf, offsets, sizes, offsets2, sizes2, dsts, count, status)
+// rawSendV(fd, buf, offsets, sizes, offsets2, sizes2, dsts, csums, count, status)
 // dsts[i] is the destination as a host-order uint32. Message i is
 // buf[offsets[i] .. +sizes[i]], followed for rawSendV by
 // buf[offsets2[i] .. +sizes2[i]] (a second iovec: a segment's headers built
-// apart from its payload, which stays where the TUN read put it). Stops at
+// apart from its payload, which stays where the TUN read put it). For
+// rawSendV, csums[2i] >= 0 asks for a checksum to be finished before the send
+// (csum_complete): csums[2i] is where the sum starts (an offset into buf, in
+// the first span), csums[2i+1] the offset of the field from there. Stops at
 // EAGAIN/ENOBUFS; a message failing otherwise is skipped and counted in
 // status (status[0] += 1, status[1] = errno).
 static napi_value raw_send_common(napi_env env, napi_callback_info info, bool two) {
   const char *fn = two ? "rawSendV" : "rawSend";
-  const size_t base = two ? 2 : 0;  // argument shift for the second span
+  const size_t base = two ? 3 : 0;  // argument shift: offsets2, sizes2, csums
   args_t a;
   int fd;
   uint8_t *buf;
   size_t len;
-  int32_t count, *offsets, *sizes, *offsets2 = NULL, *sizes2 = NULL, *status;
+  int32_t count, *offsets, *sizes, *offsets2 = NULL, *sizes2 = NULL, *csums = NULL, *status;
   uint32_t *dsts;
   if (args_init(env, info, fn, 7 + base, &a) || arg_fd(&a, 0, &fd) ||
       arg_u8(&a, 1, "buf", &buf, &len) ||
@@ -587,13 +687,31 @@ static napi_value raw_send_common(napi_env env, napi_callback_info info, bool tw
       arg_i32(&a, 2, "offsets", (size_t)count, &offsets) ||
       arg_i32(&a, 3, "sizes", (size_t)count, &sizes) ||
       (two && (arg_i32(&a, 4, "offsets2", (size_t)count, &offsets2) ||
-               arg_i32(&a, 5, "sizes2", (size_t)count, &sizes2))) ||
-      arg_u32(&a, 4 + base, "dsts", (size_t)count, &dsts) ||
+               arg_i32(&a, 5, "sizes2", (size_t)count, &sizes2) ||
+               arg_i32(&a, 7, "csums", 2 * (size_t)count, &csums))) ||
+      arg_u32(&a, two ? 6 : 4, "dsts", (size_t)count, &dsts) ||
       arg_i32(&a, 6 + base, "status", 2, &status) ||
       check_spans(&a, len, offsets, sizes, count) ||
       (two && check_spans(&a, len, offsets2, sizes2, count)))
     return NULL;
   if (count == 0) return ret_int(env, 0);
+  for (int32_t i = 0; two && i < count; i++) {
+    int32_t start = csums[2 * i], field = csums[2 * i + 1];
+    if (start < 0) continue;
+    if (start < offsets[i] || field < 0 ||
+        (int64_t)start + field + 2 > (int64_t)offsets[i] + sizes[i]) {
+      char what[160];
+      snprintf(what, sizeof what,
+               "packet %d: checksum at %d + %d is outside its first span [%d, +%d)",
+               i, start, field, offsets[i], sizes[i]);
+      return throw_range(env, fn, what);
+    }
+  }
+  for (int32_t i = 0; two && i < count; i++) {
+    if (csums[2 * i] < 0) continue;
+    csum_complete(buf + csums[2 * i], buf + offsets[i] + sizes[i], buf + offsets2[i],
+                  (size_t)sizes2[i], csums[2 * i + 1]);
+  }
   struct mmsghdr msgs[FAND_MAX_BATCH];
   struct iovec iov[FAND_MAX_BATCH][2];
   struct sockaddr_in sin[FAND_MAX_BATCH];

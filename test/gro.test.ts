@@ -1,7 +1,7 @@
 // Inbound coalescing: which TCP segments may be joined, and what a joined
 // packet looks like, following the kernel's tcp_gro_receive() rules.
 import test from 'ava';
-import { appendPayload, continuesMerge, finishMerged, mergeablePayload } from '../src/dataplane/packet/gro.js';
+import { appendPayload, continuesMerge, finishMerged, InnerCsum, mergeablePayload } from '../src/dataplane/packet/gro.js';
 import { ip, ipv4Packet, inetChecksum } from './helpers/packets.js';
 
 const SRC = ip('250.2.10.11');
@@ -91,6 +91,25 @@ test('segments that must not be joined pass through as they came', (t) => {
     t.deepEqual(r.segs, want, name);
     r.packets.forEach((p, i) => t.deepEqual(p, pkts[i], `${name}: packet ${i} unchanged`));
   }
+});
+
+test('what the receive call found of the checksum decides, else it is summed here', (t) => {
+  const good = segment(1, 1400);
+  const bad = segment(1, 1400, { badSum: true });
+  const at = (p: Uint8Array, c?: InnerCsum) => { const b = new Uint8Array(p.length + 20); b.set(p, 20); return mergeablePayload(b, 20, p.length, c); };
+  t.is(at(good), 1400);
+  t.is(at(bad), -1);
+  t.is(at(good, InnerCsum.Right), 1400);
+  t.is(at(bad, InnerCsum.Right), 1400, 'the addon checked it: not summed again');
+  t.is(at(good, InnerCsum.Wrong), -1);
+  // a partial checksum (the pseudo-header sum, as virtual underlays leave it) is accepted whatever the call found
+  const partial = good.slice();
+  const ps = new Uint8Array(12);
+  ps.set(partial.subarray(12, 20)); ps[9] = 6; ps[10] = 1432 >>> 8; ps[11] = 1432 & 255;
+  const sum = (~inetChecksum(ps)) & 0xffff;
+  partial[36] = sum >>> 8; partial[37] = sum & 255;
+  t.is(at(partial, InnerCsum.Wrong), 1400);
+  t.is(at(partial, InnerCsum.Unchecked), 1400);
 });
 
 test('a merge never grows past the IPv4 length limit', (t) => {

@@ -97,6 +97,27 @@ test('a TCP super-packet is cut into segments that carry its payload exactly, wi
   t.deepEqual(buf.subarray(0, p.length), original, 'the super-packet itself is not modified');
 });
 
+test('partial segments (checksum left to the sender) finish to the same bytes as full ones', (t) => {
+  const mss = 1448;
+  const p = superPacket(7_777, 0x18); // an odd payload length: the last segment is odd
+  const count = tcpSegmentCount(p, 0, p.length, mss);
+  const full = new Uint8Array(p.length + count * 160);
+  full.set(p);
+  const part = full.slice();
+  for (let k = 0; k < count; k++) {
+    const h = p.length + k * 160;
+    const hl = writeTcpSegment(full, 0, p.length, mss, k, count, h);
+    t.is(writeTcpSegment(part, 0, p.length, mss, k, count, h, true), hl);
+    const total = (full[h + 2]! << 8) | full[h + 3]!;
+    const payOff = segmentPayload(full, 0, p.length, mss, k);
+    const seg = (b: Uint8Array) => { const s = new Uint8Array(total); s.set(b.subarray(h, h + hl)); s.set(b.subarray(payOff, payOff + total - hl), hl); return s; };
+    const partial = seg(part);
+    t.notDeepEqual(partial, seg(full), `segment ${k}: the checksum is not finished yet`);
+    t.true(completeChecksum(partial, 0, total, 20, 16));
+    t.deepEqual(partial, seg(full), `segment ${k}`);
+  }
+});
+
 test('packets that cannot be cut safely are refused (0 segments), never mangled', (t) => {
   const good = superPacket(3000, 0x10);
   t.is(tcpSegmentCount(good, 0, good.length, 1448), 3);

@@ -89,23 +89,42 @@ export class Lab {
     await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
   }
 
-  /** Underlay bridge plus `hosts` hosts, each with `containersPerHost` containers (not yet attached). */
-  async build(hosts: number, containersPerHost: number, underlayMtu = 1500): Promise<void> {
-    await this.addNs(this.underlayNs);
-    await run('ip', ['-n', this.underlayNs, 'link', 'add', 'br0', 'type', 'bridge']);
-    await run('ip', ['-n', this.underlayNs, 'link', 'set', 'br0', 'up']);
+  /**
+   * `hosts` hosts, each with `containersPerHost` containers (not yet attached),
+   * on an underlay bridge; or, with `directPair` and two hosts, on one veth
+   * pair between them and nothing else (the benchmark's underlay: no bridge
+   * and its netfilter hooks on the path).
+   */
+  async build(hosts: number, containersPerHost: number, underlayMtu = 1500, directPair = false): Promise<void> {
+    if (directPair && hosts !== 2) throw new Error(`a direct veth pair joins exactly 2 hosts, not ${hosts}`);
+    if (!directPair) {
+      await this.addNs(this.underlayNs);
+      await run('ip', ['-n', this.underlayNs, 'link', 'add', 'br0', 'type', 'bridge']);
+      await run('ip', ['-n', this.underlayNs, 'link', 'set', 'br0', 'up']);
+    }
     for (let i = 1; i <= hosts; i++) {
       const ns = `${this.prefix}-h${i}`;
       await this.addNs(ns);
-      await run('ip', ['-n', this.underlayNs, 'link', 'add', `u${i}`, 'mtu', String(underlayMtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(underlayMtu), 'netns', ns]);
-      await run('ip', ['-n', this.underlayNs, 'link', 'set', `u${i}`, 'master', 'br0', 'up']);
+      if (!directPair) {
+        await run('ip', ['-n', this.underlayNs, 'link', 'add', `u${i}`, 'mtu', String(underlayMtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(underlayMtu), 'netns', ns]);
+        await run('ip', ['-n', this.underlayNs, 'link', 'set', `u${i}`, 'master', 'br0', 'up']);
+      } else if (i === 2) {
+        const h1 = `${this.prefix}-h1`;
+        await run('ip', ['-n', h1, 'link', 'add', 'eth0', 'mtu', String(underlayMtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(underlayMtu), 'netns', ns]);
+        await run('ip', ['-n', h1, 'addr', 'add', `172.16.1.10/${this.underlayPrefix}`, 'dev', 'eth0']);
+        await run('ip', ['-n', h1, 'link', 'set', 'eth0', 'up']);
+        await run('ip', ['-n', h1, 'route', 'add', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
+      }
       const underlay = `172.16.${i}.10`;
-      await run('ip', ['-n', ns, 'addr', 'add', `${underlay}/${this.underlayPrefix}`, 'dev', 'eth0']);
-      await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       // Like a real host: a default route (to a gateway nobody answers for,
       // inside the lab) and strict reverse-path filtering, as many
-      // distributions set it. fand must work under both.
-      await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
+      // distributions set it. fand must work under both. (Host 1 of a direct
+      // pair gets its eth0 with host 2's.)
+      if (!(directPair && i === 1)) {
+        await run('ip', ['-n', ns, 'addr', 'add', `${underlay}/${this.underlayPrefix}`, 'dev', 'eth0']);
+        await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
+        await run('ip', ['-n', ns, 'route', 'add', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
+      }
       await inNs(ns, 'sh', ['-c', 'echo 1 > /proc/sys/net/ipv4/conf/all/rp_filter && echo 1 > /proc/sys/net/ipv4/conf/default/rp_filter']);
       const map = makeFanMap(parseNetwork(OVERLAY, 'overlay'), { network: parseIpv4('172.16.0.0')!, prefix: this.underlayPrefix });
       const slice = sliceFor(map, parseIpv4(underlay)!);

@@ -106,10 +106,13 @@ export interface Native {
    * recvmmsg up to maxCount datagrams; datagram i lands at
    * buf[i*slotSize + headroom .. (i+1)*slotSize). sizes[i] = its length
    * (raw IPv4: including the IP header), or -1 if truncated. Returns the
-   * count, 0 when none is queued.
+   * count, 0 when none is queued. With innerCsum (maxCount bytes), the
+   * addon checks each IPv4-in-IPv4 datagram's inner TCP/UDP checksum while
+   * the batch is in cache: innerCsum[i] = 1 right, 2 wrong, 0 not checked
+   * (not IPIP, a fragment, lengths that disagree, UDP without checksum).
    */
   rawRecv(fd: number, buf: Uint8Array, slotSize: number, headroom: number,
-    maxCount: number, sizes: Int32Array): number;
+    maxCount: number, sizes: Int32Array, innerCsum?: Uint8Array): number;
   /**
    * sendmmsg packet i = buf[offsets[i] .. offsets[i]+sizes[i]) to dsts[i]
    * (IPv4 as a host-order uint32). Stops at EAGAIN/ENOBUFS; a packet failing
@@ -122,10 +125,15 @@ export interface Native {
    * As rawSend, but each message is two spans of buf: [offsets[i], +sizes[i])
    * then [offsets2[i], +sizes2[i]) (a second iovec; sizes2[i] may be 0). TSO
    * segmentation builds each segment's headers apart and sends the payload
-   * from where the TUN read put it.
+   * from where the TUN read put it. csums[2i] >= 0 has the addon finish a
+   * checksum first, as for a CHECKSUM_PARTIAL packet: the ones'-complement
+   * sum from buf[csums[2i]] to the end of message i (both spans), whose field
+   * at csums[2i] + csums[2i+1] (in the first span) holds the folded
+   * pseudo-header sum, complemented into that field (UDP: 0 sent as 0xffff).
+   * csums[2i] = -1: message i is sent as it is.
    */
   rawSendV(fd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
-    offsets2: Int32Array, sizes2: Int32Array, dsts: Uint32Array, count: number, status: Int32Array): number;
+    offsets2: Int32Array, sizes2: Int32Array, dsts: Uint32Array, csums: Int32Array, count: number, status: Int32Array): number;
 
   /**
    * Blocking poll(2) over the first n entries; revents is written (zeros on

@@ -49,13 +49,23 @@ export function pseudoHeaderSum(buf: Uint8Array, ip: number, proto: number, l4le
  * Returns false when the offsets do not fit the packet.
  */
 export function completeChecksum(buf: Uint8Array, off: number, len: number, csumStart: number, csumOffset: number): boolean {
+  if (!partialChecksumFits(len, csumStart, csumOffset)) return false;
   const field = off + csumStart + csumOffset;
-  if (csumStart < 20 || field + 2 > off + len) return false;
   let c = ~fold(onesSum(buf, off + csumStart, off + len)) & 0xffff;
   if (c === 0 && csumOffset === 6) c = 0xffff; // UDP: 0 means "no checksum"
   buf[field] = c >>> 8;
   buf[field + 1] = c & 255;
   return true;
+}
+
+/**
+ * Whether a NEEDS_CSUM packet of len bytes can have its checksum finished:
+ * the sum starts past a minimal IPv4 header and the field lies inside the
+ * packet (the same check completeChecksum makes; the addon's rawSendV
+ * finishes it).
+ */
+export function partialChecksumFits(len: number, csumStart: number, csumOffset: number): boolean {
+  return csumStart >= 20 && csumStart + csumOffset + 2 <= len;
 }
 
 /**
@@ -82,10 +92,14 @@ export function tcpSegmentCount(buf: Uint8Array, off: number, len: number, mss: 
  * checksum, sequence number (+k*mss), flags (FIN and PSH only on the last
  * segment, CWR only on the first) and the full TCP checksum over the
  * segment's header and its slice of the payload, which stays in place at
- * buf[payOff, payOff+payLen). Returns the header length. The caller checked
+ * buf[payOff, payOff+payLen). With `partial`, the TCP checksum is left as a
+ * CHECKSUM_PARTIAL packet has it (the folded pseudo-header sum) for the
+ * sender to finish over header and payload (the addon's rawSendV does, in
+ * the same pass that sends). Returns the header length. The caller checked
  * the packet with tcpSegmentCount.
  */
-export function writeTcpSegment(buf: Uint8Array, off: number, len: number, mss: number, k: number, count: number, hdrOff: number): number {
+export function writeTcpSegment(buf: Uint8Array, off: number, len: number, mss: number, k: number, count: number, hdrOff: number,
+  partial = false): number {
   const ihl = (buf[off]! & 15) << 2;
   const thl = (buf[off + ihl + 12]! >>> 4) << 2;
   const hl = ihl + thl;
@@ -119,6 +133,12 @@ export function writeTcpSegment(buf: Uint8Array, off: number, len: number, mss: 
   buf[t + 16] = 0;
   buf[t + 17] = 0;
   const tcpLen = thl + payLen;
+  if (partial) {
+    const p = pseudoHeaderSum(buf, hdrOff, 6, tcpLen);
+    buf[t + 16] = p >>> 8;
+    buf[t + 17] = p & 255;
+    return hl;
+  }
   let sum = pseudoHeaderSum(buf, hdrOff, 6, tcpLen) + onesSum(buf, t, t + thl);
   // The payload slice starts at an even offset from the TCP header only if
   // thl is even (it always is: a multiple of 4), so word alignment holds.

@@ -17,7 +17,7 @@ import { fanoutFilter } from '../packet/fanout.js';
 import type { PacketContext } from '../packet/context.js';
 import { Drop, Traffic } from '../counters.js';
 import { BATCH, counterBase, HEADROOM, SEGMENT_HEADER_ROOM, SEND_BATCH, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
-import { completeChecksum, segmentPayload, tcpSegmentCount, vnetU16, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, writeTcpSegment } from '../packet/tso.js';
+import { partialChecksumFits, segmentPayload, tcpSegmentCount, vnetU16, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, writeTcpSegment } from '../packet/tso.js';
 
 export interface WorkerFan {
   /** Row of this fan in every worker's counter block (stable across reloads). */
@@ -101,6 +101,10 @@ function run(cfg: WorkerConfig): void {
     const offsets2 = new Int32Array(SEND_BATCH);
     const lengths2 = new Int32Array(SEND_BATCH);
     const dsts = new Uint32Array(SEND_BATCH);
+    // Checksums the addon finishes as it sends (start, field offset; -1: none).
+    const csums = new Int32Array(2 * SEND_BATCH);
+    // What rawRecv found of each inbound packet's inner checksum (InnerCsum).
+    const innerCsum = new Uint8Array(BATCH);
     const status = new Int32Array(2);
 
     if (cfg.workers > 1) {
@@ -146,7 +150,7 @@ function run(cfg: WorkerConfig): void {
     const flush = (b: number): void => {
       if (m === 0) return;
       status[0] = 0;
-      const done = native.rawSendV(raw, outRing, offsets, lengths, offsets2, lengths2, dsts, m, status);
+      const done = native.rawSendV(raw, outRing, offsets, lengths, offsets2, lengths2, dsts, csums, m, status);
       let bytes = pending;
       for (let i = done; i < m; i++) bytes -= lengths[i]! + lengths2[i]! - 20;
       counters[b + Drop.OutSendError]! += status[0]!;
@@ -172,10 +176,18 @@ function run(cfg: WorkerConfig): void {
         const gso = outRing[vh + 1]!;
         if (gso === VNET_GSO_NONE) {
           counters[b + Traffic.OutRead]!++;
-          // TUN_F_CSUM: the kernel left the checksum for "hardware", which is us.
-          if ((outRing[vh]! & VNET_F_NEEDS_CSUM) !== 0 && !completeChecksum(outRing, off, len, vnetU16(outRing, vh + 6), vnetU16(outRing, vh + 8))) {
-            counters[b + Drop.OutMalformed]!++;
-            continue;
+          // TUN_F_CSUM: the kernel left the checksum for "hardware", which is
+          // us: the addon finishes it as it sends (csums below).
+          let csumAt = -1;
+          let csumField = 0;
+          if ((outRing[vh]! & VNET_F_NEEDS_CSUM) !== 0) {
+            csumAt = vnetU16(outRing, vh + 6);
+            csumField = vnetU16(outRing, vh + 8);
+            if (!partialChecksumFits(len, csumAt, csumField)) {
+              counters[b + Drop.OutMalformed]!++;
+              continue;
+            }
+            csumAt += off;
           }
           // encapsulateHeader returns a small integer (0 or a drop) rather than the
           // destination: a uint32 address above 2^31 would be a heap number per packet.
@@ -186,6 +198,8 @@ function run(cfg: WorkerConfig): void {
           offsets[m] = off - 20;
           lengths[m] = inner + 20;
           lengths2[m] = 0;
+          csums[2 * m] = csumAt;
+          csums[2 * m + 1] = csumField;
           dsts[m] = readU32(outRing, off - 4);
           pending += inner;
           m++;
@@ -199,7 +213,7 @@ function run(cfg: WorkerConfig): void {
         if (m + count > SEND_BATCH) flush(b);
         for (let k = 0; k < count; k++) {
           const h = hdrArea + m * SEGMENT_HEADER_ROOM;
-          const hl = writeTcpSegment(outRing, off, len, mss, k, count, h + 20);
+          const hl = writeTcpSegment(outRing, off, len, mss, k, count, h + 20, true);
           const inner = (outRing[h + 22]! << 8) | outRing[h + 23]!;
           const v = encapsulateHeader(outRing, h + 20, inner, ctx);
           if (v < 0) { counters[b + (-v - 1)]!++; continue; }
@@ -207,6 +221,8 @@ function run(cfg: WorkerConfig): void {
           lengths[m] = 20 + hl;
           offsets2[m] = segmentPayload(outRing, off, len, mss, k);
           lengths2[m] = inner - hl;
+          csums[2 * m] = h + 20 + (outRing[h + 20]! & 15) * 4; // the TCP header
+          csums[2 * m + 1] = 16;
           dsts[m] = readU32(outRing, h + 16);
           pending += inner;
           m++;
@@ -247,7 +263,7 @@ function run(cfg: WorkerConfig): void {
     };
 
     const inbound = (): number => {
-      const n = native.rawRecv(raw, inRing, SLOT_SIZE, 0, BATCH, sizes);
+      const n = native.rawRecv(raw, inRing, SLOT_SIZE, 0, BATCH, sizes, innerCsum);
       if (n === 0 || fans.length === 0) return n;
       for (let i = 0; i < fans.length; i++) { fans[i]!.inCount = 0; fans[i]!.open = -1; }
       for (let i = 0; i < n; i++) {
@@ -261,7 +277,7 @@ function run(cfg: WorkerConfig): void {
         const innerLen = len - (v - off);
         // GRO: the next segment of the open merge joins it, its payload copied
         // behind the merge's (each slot has room for 64 KiB).
-        const pay = mergeablePayload(inRing, v, innerLen);
+        const pay = mergeablePayload(inRing, v, innerLen, innerCsum[i]!);
         const psh = pay > 0 && (inRing[v + 33]! & 0x08) !== 0;
         if (f.open >= 0 && pay > 0 && continuesMerge(inRing, f.mOff, f.gso, f.merged, f.lastPay, f.lastPsh, v, innerLen, pay)) {
           f.mLen = appendPayload(inRing, f.mOff, f.mLen, v, innerLen, pay, psh);

@@ -38,12 +38,14 @@
 
 #include <linux/filter.h>
 #include <linux/if_tun.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
 
 #include <node_api.h>
 
-// Largest batch (packets per call, fds per poll). Stack use per call is about
-// FAND_MAX_BATCH * 112 bytes in rawSend/rawSendV, well within a worker's stack.
+// Largest batch (packets per call, fds per poll). Stack use per call is at
+// most about FAND_MAX_BATCH * 200 bytes (sendBatch), well within a worker's stack.
 #define FAND_MAX_BATCH 256
 
 // UDP segmentation offload flags for TUNSETOFFLOAD: in the kernel uapi since
@@ -119,7 +121,7 @@ static napi_value throw_type(napi_env env, const char *fn, const char *what) {
 // ---------------------------------------------------------------------------
 // Arguments. Each getter returns 0 on success, -1 after throwing.
 
-#define MAX_ARGS 10
+#define MAX_ARGS 12
 
 typedef struct {
   napi_env env;
@@ -661,42 +663,115 @@ static napi_value raw_recv(napi_env env, napi_callback_info info) {
   return ret_int(env, r);
 }
 
+// sendmmsg over msgs[0, n) on fd. sendmmsg stops at the first failing
+// message and, when it sent some before it, returns their count and drops
+// the error (net/socket.c, __sys_sendmmsg). The next call then starts at the
+// failing message and reports its error, which is how a bad message is
+// found and skipped (status[0] += 1, status[1] = errno). Stops at
+// EAGAIN/ENOBUFS (a full queue). Returns the messages processed (sent or
+// skipped); msg_len of a skipped one stays 0.
+static int32_t send_all(int fd, struct mmsghdr *msgs, int32_t n, int32_t *status) {
+  int32_t done = 0;
+  while (done < n) {
+    int r = sendmmsg(fd, msgs + done, (unsigned int)(n - done), MSG_DONTWAIT);
+    if (r > 0) {
+      done += r;
+      continue;
+    }
+    if (r == 0) break;  // not expected; avoid spinning
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+    status[0] += 1;
+    status[1] = errno;
+    msgs[done].msg_len = 0;
+    done++;
+  }
+  return done;
+}
+
 // rawSend(fd, buf, offsets, sizes, dsts, count, status): processed
-// rawSendV(fd, buf, offsets, sizes, offsets2, sizes2, dsts, csums, count, status)
-// dsts[i] is the destination as a host-order uint32. Message i is
-// buf[offsets[i] .. +sizes[i]], followed for rawSendV by
-// buf[offsets2[i] .. +sizes2[i]] (a second iovec: a segment's headers built
-// apart from its payload, which stays where the TUN read put it). For
-// rawSendV, csums[2i] >= 0 asks for a checksum to be finished before the send
-// (csum_complete): csums[2i] is where the sum starts (an offset into buf, in
-// the first span), csums[2i+1] the offset of the field from there. Stops at
-// EAGAIN/ENOBUFS; a message failing otherwise is skipped and counted in
-// status (status[0] += 1, status[1] = errno).
-static napi_value raw_send_common(napi_env env, napi_callback_info info, bool two) {
-  const char *fn = two ? "rawSendV" : "rawSend";
-  const size_t base = two ? 3 : 0;  // argument shift: offsets2, sizes2, csums
+// Message i = buf[offsets[i] .. +sizes[i]] (an IPv4 packet, IP_HDRINCL) to
+// dsts[i] (host-order uint32). Errors as send_all.
+static napi_value raw_send(napi_env env, napi_callback_info info) {
   args_t a;
   int fd;
   uint8_t *buf;
   size_t len;
-  int32_t count, *offsets, *sizes, *offsets2 = NULL, *sizes2 = NULL, *csums = NULL, *status;
+  int32_t count, *offsets, *sizes, *status;
   uint32_t *dsts;
-  if (args_init(env, info, fn, 7 + base, &a) || arg_fd(&a, 0, &fd) ||
+  if (args_init(env, info, "rawSend", 7, &a) || arg_fd(&a, 0, &fd) ||
       arg_u8(&a, 1, "buf", &buf, &len) ||
-      arg_int_in(&a, 5 + base, "count", 0, FAND_MAX_BATCH, &count) ||
+      arg_int_in(&a, 5, "count", 0, FAND_MAX_BATCH, &count) ||
       arg_i32(&a, 2, "offsets", (size_t)count, &offsets) ||
       arg_i32(&a, 3, "sizes", (size_t)count, &sizes) ||
-      (two && (arg_i32(&a, 4, "offsets2", (size_t)count, &offsets2) ||
-               arg_i32(&a, 5, "sizes2", (size_t)count, &sizes2) ||
-               arg_i32(&a, 7, "csums", 2 * (size_t)count, &csums))) ||
-      arg_u32(&a, two ? 6 : 4, "dsts", (size_t)count, &dsts) ||
-      arg_i32(&a, 6 + base, "status", 2, &status) ||
-      check_spans(&a, len, offsets, sizes, count) ||
-      (two && check_spans(&a, len, offsets2, sizes2, count)))
+      arg_u32(&a, 4, "dsts", (size_t)count, &dsts) ||
+      arg_i32(&a, 6, "status", 2, &status) ||
+      check_spans(&a, len, offsets, sizes, count))
     return NULL;
   if (count == 0) return ret_int(env, 0);
-  for (int32_t i = 0; two && i < count; i++) {
+  struct mmsghdr msgs[FAND_MAX_BATCH];
+  struct iovec iov[FAND_MAX_BATCH];
+  struct sockaddr_in sin[FAND_MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
+  memset(sin, 0, sizeof(sin[0]) * (size_t)count);
+  for (int32_t i = 0; i < count; i++) {
+    iov[i].iov_base = buf + offsets[i];
+    iov[i].iov_len = (size_t)sizes[i];
+    sin[i].sin_family = AF_INET;
+    sin[i].sin_addr.s_addr = htonl(dsts[i]);
+    msgs[i].msg_hdr.msg_name = &sin[i];
+    msgs[i].msg_hdr.msg_namelen = sizeof sin[i];
+    msgs[i].msg_hdr.msg_iov = &iov[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+  }
+  return ret_int(env, send_all(fd, msgs, count, status));
+}
+
+// sendBatch(rawFd, packetFd, buf, offsets, sizes, offsets2, sizes2, dsts,
+//           l2, csums, count, status): sent
+// The outbound batch of a worker. Message i is buf[offsets[i] .. +sizes[i]]
+// followed by buf[offsets2[i] .. +sizes2[i]] (a second iovec, sizes2[i] may
+// be 0: a segment's headers built apart from its payload, which stays where
+// the TUN read put it), an IPv4 packet.
+// - l2[3i] = 0: sent on rawFd (IP_HDRINCL) to dsts[i] (host-order uint32):
+//   the kernel routes it and resolves the next hop.
+// - l2[3i] = ifindex > 0: sent on packetFd (AF_PACKET, SOCK_DGRAM) out of
+//   that interface to the Ethernet address l2[3i+1] (bytes 0-3, big-endian)
+//   and l2[3i+2] >> 16 (bytes 4-5): a next hop the kernel has resolved.
+// csums[2i] >= 0 has a checksum finished first (csum_complete): the sum
+// starts at buf[csums[2i]] (in the first span), the field is csums[2i+1]
+// bytes further. Errors as send_all; status[2] += messages left unsent by a
+// full queue, status[3] += bytes sent (whole messages), status[4] += messages
+// sent on packetFd. Returns messages sent.
+static napi_value send_batch(napi_env env, napi_callback_info info) {
+  const char *fn = "sendBatch";
+  args_t a;
+  int raw_fd, packet_fd;
+  uint8_t *buf;
+  size_t len;
+  int32_t count, *offsets, *sizes, *offsets2, *sizes2, *l2, *csums, *status;
+  uint32_t *dsts;
+  if (args_init(env, info, fn, 12, &a) || arg_int(&a, 0, "rawFd", &raw_fd) ||
+      arg_int(&a, 1, "packetFd", &packet_fd) ||
+      arg_u8(&a, 2, "buf", &buf, &len) ||
+      arg_int_in(&a, 10, "count", 0, FAND_MAX_BATCH, &count) ||
+      arg_i32(&a, 3, "offsets", (size_t)count, &offsets) ||
+      arg_i32(&a, 4, "sizes", (size_t)count, &sizes) ||
+      arg_i32(&a, 5, "offsets2", (size_t)count, &offsets2) ||
+      arg_i32(&a, 6, "sizes2", (size_t)count, &sizes2) ||
+      arg_u32(&a, 7, "dsts", (size_t)count, &dsts) ||
+      arg_i32(&a, 8, "l2", 3 * (size_t)count, &l2) ||
+      arg_i32(&a, 9, "csums", 2 * (size_t)count, &csums) ||
+      arg_i32(&a, 11, "status", 5, &status) ||
+      check_spans(&a, len, offsets, sizes, count) ||
+      check_spans(&a, len, offsets2, sizes2, count))
+    return NULL;
+  if (count == 0) return ret_int(env, 0);
+  for (int32_t i = 0; i < count; i++) {
     int32_t start = csums[2 * i], field = csums[2 * i + 1];
+    if (l2[3 * i] < 0) return throw_range(env, fn, "l2: an ifindex is negative");
+    if (l2[3 * i] > 0 && packet_fd < 0)
+      return throw_range(env, fn, "l2 names an interface but there is no packet socket");
     if (start < 0) continue;
     if (start < offsets[i] || field < 0 ||
         (int64_t)start + field + 2 > (int64_t)offsets[i] + sizes[i]) {
@@ -707,59 +782,84 @@ static napi_value raw_send_common(napi_env env, napi_callback_info info, bool tw
       return throw_range(env, fn, what);
     }
   }
-  for (int32_t i = 0; two && i < count; i++) {
+  for (int32_t i = 0; i < count; i++) {
     if (csums[2 * i] < 0) continue;
     csum_complete(buf + csums[2 * i], buf + offsets[i] + sizes[i], buf + offsets2[i],
                   (size_t)sizes2[i], csums[2 * i + 1]);
   }
-  struct mmsghdr msgs[FAND_MAX_BATCH];
+  // Two message lists, one per socket; the order within each is kept.
+  struct mmsghdr raw_msgs[FAND_MAX_BATCH], l2_msgs[FAND_MAX_BATCH];
   struct iovec iov[FAND_MAX_BATCH][2];
   struct sockaddr_in sin[FAND_MAX_BATCH];
-  memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
-  memset(sin, 0, sizeof(sin[0]) * (size_t)count);
+  struct sockaddr_ll sll[FAND_MAX_BATCH];
+  int32_t nraw = 0, nl2 = 0;
   for (int32_t i = 0; i < count; i++) {
     iov[i][0].iov_base = buf + offsets[i];
     iov[i][0].iov_len = (size_t)sizes[i];
-    size_t n = 1;
-    if (two && sizes2[i] > 0) {
-      iov[i][1].iov_base = buf + offsets2[i];
-      iov[i][1].iov_len = (size_t)sizes2[i];
-      n = 2;
+    iov[i][1].iov_base = buf + offsets2[i];
+    iov[i][1].iov_len = (size_t)sizes2[i];
+    struct msghdr *h;
+    if (l2[3 * i] == 0) {
+      struct sockaddr_in *d = &sin[nraw];
+      memset(d, 0, sizeof *d);
+      d->sin_family = AF_INET;
+      d->sin_addr.s_addr = htonl(dsts[i]);
+      memset(&raw_msgs[nraw], 0, sizeof raw_msgs[0]);
+      h = &raw_msgs[nraw++].msg_hdr;
+      h->msg_name = d;
+      h->msg_namelen = sizeof *d;
+    } else {
+      struct sockaddr_ll *d = &sll[nl2];
+      memset(d, 0, sizeof *d);
+      d->sll_family = AF_PACKET;
+      d->sll_protocol = htons(ETH_P_IP);
+      d->sll_ifindex = l2[3 * i];
+      d->sll_halen = 6;
+      uint32_t hi = (uint32_t)l2[3 * i + 1], lo = (uint32_t)l2[3 * i + 2];
+      const uint8_t mac[6] = {(uint8_t)(hi >> 24), (uint8_t)(hi >> 16), (uint8_t)(hi >> 8),
+                              (uint8_t)hi, (uint8_t)(lo >> 24), (uint8_t)(lo >> 16)};
+      memcpy(d->sll_addr, mac, 6);
+      memset(&l2_msgs[nl2], 0, sizeof l2_msgs[0]);
+      h = &l2_msgs[nl2++].msg_hdr;
+      h->msg_name = d;
+      h->msg_namelen = sizeof *d;
     }
-    sin[i].sin_family = AF_INET;
-    sin[i].sin_addr.s_addr = htonl(dsts[i]);
-    msgs[i].msg_hdr.msg_name = &sin[i];
-    msgs[i].msg_hdr.msg_namelen = sizeof sin[i];
-    msgs[i].msg_hdr.msg_iov = iov[i];
-    msgs[i].msg_hdr.msg_iovlen = n;
+    h->msg_iov = iov[i];
+    h->msg_iovlen = sizes2[i] > 0 ? 2 : 1;
   }
-  // sendmmsg stops at the first failing message and, when it sent some
-  // before it, returns their count and drops the error (net/socket.c,
-  // __sys_sendmmsg). The next call then starts at the failing message and
-  // reports its error, which is how a bad message is found and skipped.
-  int32_t done = 0;
-  while (done < count) {
-    int r = sendmmsg(fd, msgs + done, (unsigned int)(count - done), MSG_DONTWAIT);
-    if (r > 0) {
-      done += r;
-      continue;
-    }
-    if (r == 0) break;  // not expected; avoid spinning
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
-    status[0] += 1;
-    status[1] = errno;
-    done++;
+  int32_t sent = 0;
+  struct { int fd; struct mmsghdr *m; int32_t n; } lists[2] = {
+      {raw_fd, raw_msgs, nraw}, {packet_fd, l2_msgs, nl2}};
+  for (int k = 0; k < 2; k++) {
+    if (lists[k].n == 0) continue;
+    int32_t errors = status[0];
+    int32_t done = send_all(lists[k].fd, lists[k].m, lists[k].n, status);
+    for (int32_t i = 0; i < done; i++) status[3] += (int32_t)lists[k].m[i].msg_len;
+    sent += done - (status[0] - errors);
+    if (k == 1) status[4] += done - (status[0] - errors);
+    status[2] += lists[k].n - done;
   }
-  return ret_int(env, done);
+  return ret_int(env, sent);
 }
 
-static napi_value raw_send(napi_env env, napi_callback_info info) {
-  return raw_send_common(env, info, false);
-}
-
-static napi_value raw_send_v(napi_env env, napi_callback_info info) {
-  return raw_send_common(env, info, true);
+// packetOpen(sndbuf): fd
+// An AF_PACKET SOCK_DGRAM socket for sendBatch: protocol 0, so it receives
+// nothing (a packet socket bound to ETH_P_IP would get a copy of every IPv4
+// packet of the host); the kernel adds the Ethernet header from sll_addr.
+static napi_value packet_open(napi_env env, napi_callback_info info) {
+  args_t a;
+  int32_t snd;
+  if (args_init(env, info, "packetOpen", 1, &a) ||
+      arg_int_in(&a, 0, "sndbuf", 0, INT32_MAX, &snd))
+    return NULL;
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, errno, "socket(AF_PACKET, SOCK_DGRAM)", NULL, NULL);
+  if (snd > 0 && set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, snd) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "setsockopt(SO_SNDBUF)", "packet socket", NULL);
+  }
+  return ret_int(env, fd);
 }
 
 // ---------------------------------------------------------------------------
@@ -1004,7 +1104,8 @@ NAPI_MODULE_INIT() {
       FN("attachFilter", attach_filter),
       FN("rawRecv", raw_recv),
       FN("rawSend", raw_send),
-      FN("rawSendV", raw_send_v),
+      FN("sendBatch", send_batch),
+      FN("packetOpen", packet_open),
       FN("poll", do_poll),
       FN("eventfdOpen", eventfd_open),
       FN("eventfdSignal", eventfd_signal),

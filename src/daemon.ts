@@ -30,6 +30,8 @@ export interface DaemonOptions {
   readonly mtu?: number;
   readonly runtimeDir?: string;
   readonly checkInnerSource: boolean;
+  /** Userspace dataplane: direct sends to resolved next hops (default on; --no-direct-send). */
+  readonly directSend?: boolean;
   /** Masquerade traffic leaving the fan (default on; --no-nat). */
   readonly nat?: boolean;
   /** HOST:PORT of the Prometheus endpoint. */
@@ -51,7 +53,7 @@ export class AlreadyRunning extends Error {}
 
 /** Builds the dataplane object for a mode (a lookup, not a chain of ifs). */
 const DATAPLANES: Record<DataplaneMode, (o: DaemonOptions, k: KernelFacts) => Dataplane> = {
-  userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip),
+  userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip, o.directSend ?? true),
   'kernel-ipip': () => new KernelIpipDataplane(),
   'kernel-fan': () => new KernelFanDataplane(),
 };

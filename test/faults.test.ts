@@ -1,5 +1,6 @@
-// Faults real fleets see: a worker thread that dies, and an underlay address
-// that changes under the daemon (a DHCP renewal to a new address).
+// Faults real fleets see: a worker thread that dies, an underlay address
+// that changes under the daemon (a DHCP renewal to a new address), and next
+// hops that change under the direct sends (neighbours.ts).
 import test from 'ava';
 import { Lab, FAND_BIN } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
@@ -63,4 +64,55 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   await run('ip', ['-n', c.ns, 'addr', 'add', '250.1.77.11/24', 'dev', 'eth0']);
   await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', '250.1.77.1']);
   t.true(await lab.ping(c.ns, h2.containers[0]!.address, 3, 3));
+});
+
+test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a next hop with a new Ethernet address', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('nb'));
+  t.teardown(() => lab.destroy());
+  await lab.build(2, 1);
+  const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
+  for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1']); await lab.attachContainers(h); }
+  // logged once the workers are up, before startFand returned
+  t.truthy(h1.fand!.logs.find((l) => /^outbound IPIP: direct sends \(AF_PACKET\) to the next hops the kernel has resolved on eth0/.test(String(l['msg']))));
+  const c1 = h1.containers[0]!.ns;
+  const c2 = h2.containers[0]!.address;
+  const txOf = async () => {
+    const s = JSON.parse((await inNs(h1.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as { fans: { counters: Record<string, number> }[] };
+    const c = s.fans[0]!.counters;
+    return { tx: c['tx.packets']!, direct: c['tx.direct']! };
+  };
+  // The first packets resolve 172.16.2.10 through the kernel; then the workers send directly.
+  t.true(await lab.ping(c1, c2, 3));
+  await new Promise((r) => setTimeout(r, 1500));
+  let before = await txOf();
+  await inNs(c1, 'ping', ['-c', '20', '-i', '0.05', '-q', c2]);
+  let after = await txOf();
+  t.is(after.tx - before.tx, 20, 'every echo request sent');
+  t.is(after.direct - before.direct, 20, 'all of them directly');
+  // The kernel forgets the neighbour: its packets go through the kernel, which resolves it again.
+  await run('ip', ['-n', h1.ns, 'neigh', 'flush', 'dev', 'eth0']);
+  await new Promise((r) => setTimeout(r, 1500));
+  before = await txOf();
+  t.true(await lab.ping(c1, c2, 1, 2));
+  after = await txOf();
+  t.is(after.direct - before.direct, 0, 'no direct send without a kernel entry');
+  await new Promise((r) => setTimeout(r, 1500));
+  before = await txOf();
+  await inNs(c1, 'ping', ['-c', '5', '-i', '0.05', '-q', c2]);
+  after = await txOf();
+  t.is(after.direct - before.direct, 5, 'direct again once the kernel has resolved it');
+  // Host 2's underlay gets a new Ethernet address: frames to the old one are not its own. Once
+  // host 2 speaks ARP (here: it resolves host 1), host 1's kernel learns the new address, and
+  // the direct sends follow within a refresh.
+  await run('ip', ['-n', h2.ns, 'link', 'set', 'eth0', 'address', '02:00:00:00:99:99']);
+  t.false(await lab.ping(c1, c2, 1, 1), 'the old Ethernet address no longer reaches host 2');
+  await run('ip', ['-n', h2.ns, 'neigh', 'flush', 'dev', 'eth0']);
+  await inNs(h2.ns, 'ping', ['-c', '1', '-W', '2', '172.16.1.10']);
+  const neigh = (await run('ip', ['-n', h1.ns, 'neigh', 'show', '172.16.2.10'])).stdout;
+  t.regex(neigh, /02:00:00:00:99:99/);
+  await new Promise((r) => setTimeout(r, 1500));
+  before = await txOf();
+  t.true(await lab.ping(c1, c2, 3, 2));
+  after = await txOf();
+  t.true(after.direct - before.direct >= 2, `direct to the new address (${after.direct - before.direct} of ${after.tx - before.tx})`);
 });

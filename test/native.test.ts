@@ -121,11 +121,17 @@ test('bounds and argument checks throw before any syscall', (t) => {
   t.throws(() => native.tunRead(efd, new Uint8Array(300 * 8), 8, 0, 257, sizes), range); // > MAX_BATCH
   t.throws(() => native.rawRecv(efd, buf, 100, 0, 11, sizes), range);
   t.throws(() => native.rawSend(efd, buf, Int32Array.of(990), Int32Array.of(20), Uint32Array.of(1), 1, status), range);
-  // rawSendV: a checksum to finish outside the message's first span, or a csums array too short
+  // sendBatch: a checksum to finish outside the message's first span, arrays too short, an
+  // interface without a packet socket, a negative ifindex
   const one = Int32Array.of(0), twenty = Int32Array.of(20), none = Int32Array.of(0), dst = Uint32Array.of(1);
-  t.throws(() => native.rawSendV(efd, buf, one, twenty, none, none, dst, Int32Array.of(10, 9), 1, status), range);
-  t.throws(() => native.rawSendV(efd, buf, Int32Array.of(100), twenty, none, none, dst, Int32Array.of(99, 0), 1, status), range);
-  t.throws(() => native.rawSendV(efd, buf, one, twenty, none, none, dst, Int32Array.of(0), 1, status), range);
+  const rawPath = new Int32Array(3), st5 = new Int32Array(5);
+  t.throws(() => native.sendBatch(efd, -1, buf, one, twenty, none, none, dst, rawPath, Int32Array.of(10, 9), 1, st5), range);
+  t.throws(() => native.sendBatch(efd, -1, buf, Int32Array.of(100), twenty, none, none, dst, rawPath, Int32Array.of(99, 0), 1, st5), range);
+  t.throws(() => native.sendBatch(efd, -1, buf, one, twenty, none, none, dst, rawPath, Int32Array.of(0), 1, st5), range);
+  t.throws(() => native.sendBatch(efd, -1, buf, one, twenty, none, none, dst, new Int32Array(2), Int32Array.of(-1, 0), 1, st5), range);
+  t.throws(() => native.sendBatch(efd, -1, buf, one, twenty, none, none, dst, Int32Array.of(1, 0, 0), Int32Array.of(-1, 0), 1, st5), range);
+  t.throws(() => native.sendBatch(efd, efd, buf, one, twenty, none, none, dst, Int32Array.of(-3, 0, 0), Int32Array.of(-1, 0), 1, st5), range);
+  t.throws(() => native.sendBatch(efd, -1, buf, one, twenty, none, none, dst, rawPath, Int32Array.of(-1, 0), 1, status), range); // status < 5
   t.throws(() => native.rawRecv(efd, buf, 100, 0, 4, sizes, new Uint8Array(3)), range);
   t.throws(() => native.poll(new Int32Array(300), new Int32Array(300), new Int32Array(300), 257, 0), range);
   t.throws(() => native.tunRead(efd, buf, 1.5, 0, 1, sizes), range);
@@ -214,7 +220,7 @@ test('raw IPIP: batched send and receive, errors skipped, BPF filters', async (t
   t.deepEqual(r.truncated, { count: 1, size: -1 });
 });
 
-test('raw IPIP: rawSendV finishes partial checksums over two spans; rawRecv checks inner checksums', async (t) => {
+test('raw IPIP: sendBatch finishes partial checksums over two spans; rawRecv checks inner checksums', async (t) => {
   const ns = await netns(t);
   await ipn(ns, 'link', 'set', 'lo', 'mtu', '1500', 'up');
   const r = await probe(ns, 'native-csum-probe.js');
@@ -222,6 +228,7 @@ test('raw IPIP: rawSendV finishes partial checksums over two spans; rawRecv chec
   // even offsets, half finished by the addon): all arrive as the reference
   // computed them, and the receive call finds every inner checksum right.
   t.is(r.sent, 48);
+  t.is(r.bytes, r.expectBytes, 'bytes sent are counted');
   t.is(r.received, 48);
   t.deepEqual(r.mismatches, []);
   t.deepEqual(r.states, new Array(48).fill(1));

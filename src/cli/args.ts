@@ -26,6 +26,7 @@ const OPTIONS = {
   dataplane: { type: 'string' },
   'no-source-check': { type: 'boolean' },
   'no-nat': { type: 'boolean' },
+  'no-direct-send': { type: 'boolean' },
   metrics: { type: 'string' },
   'runtime-dir': { type: 'string' },
   'log-level': { type: 'string' },
@@ -48,6 +49,8 @@ export interface Args {
   readonly dataplane: DataplaneMode | 'auto';
   readonly checkInnerSource: boolean;
   readonly nat: boolean;
+  /** Userspace dataplane: send to resolved next hops through AF_PACKET (default on; --no-direct-send). */
+  readonly directSend: boolean;
   /** HOST:PORT for the Prometheus endpoint, or undefined. */
   readonly metrics: string | undefined;
   readonly runtimeDir: string | undefined;
@@ -102,6 +105,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     dataplane: dataplane as DataplaneMode | 'auto',
     checkInnerSource: !(v['no-source-check'] ?? false),
     nat: !(v['no-nat'] ?? false),
+    directSend: !(v['no-direct-send'] ?? false),
     metrics: checkListen(v.metrics),
     runtimeDir: v['runtime-dir'],
     logLevel: logLevel as LevelWithSilent,
@@ -168,6 +172,8 @@ Options:
   --workers N             userspace dataplane worker threads (default: CPUs, at most 8)
   --dataplane MODE        auto (default), kernel-fan, kernel-ipip or userspace
   --no-source-check       accept inner sources outside the sender's slice (as the kernel Fan does)
+  --no-direct-send        userspace: send all IPIP through the kernel's IP output path (netfilter
+                          OUTPUT/POSTROUTING see it), not straight to resolved next hops
   --runtime-dir DIR       control socket and state (default $RUNTIME_DIRECTORY or /run/fand)
   --log-level LEVEL       fatal, error, warn, info (default), debug, trace, silent
 `,

@@ -114,7 +114,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         const { runDaemon } = await import('../daemon.js');
         return await runDaemon({
           specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, runtimeDir: a.runtimeDir,
-          checkInnerSource: a.checkInnerSource, nat: a.nat, metrics: a.metrics, log: makeLogger(a.logLevel), reloadSpecs: () => loadSpecs(a),
+          checkInnerSource: a.checkInnerSource, nat: a.nat, directSend: a.directSend, metrics: a.metrics, log: makeLogger(a.logLevel), reloadSpecs: () => loadSpecs(a),
         });
       }
     }

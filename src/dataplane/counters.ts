@@ -48,7 +48,8 @@ export const enum Traffic {
   Loops,                        // worker loop iterations: proves the worker is alive
   OutRead,                      // packets read from the TUN (= tx.packets + out.* drops)
   InReceived,                   // packets received on the raw socket (= rx.packets + in.* drops)
+  TxDirect,                     // of tx.packets, sent straight to a resolved next hop (AF_PACKET)
 }
 
-export const TRAFFIC_NAMES = ['tx.packets', 'tx.bytes', 'rx.packets', 'rx.bytes', 'loops', 'out.read', 'in.received'] as const;
+export const TRAFFIC_NAMES = ['tx.packets', 'tx.bytes', 'rx.packets', 'rx.bytes', 'loops', 'out.read', 'in.received', 'tx.direct'] as const;
 export const COUNTER_COUNT = DROP_COUNT + TRAFFIC_NAMES.length;

@@ -70,6 +70,11 @@ function runIp(args: string[]): Promise<string> {
   });
 }
 
+/** The kernel's IPv4 neighbour table (`ip -j -4 neigh show`), for direct sends (dataplane/userspace/neighbours.ts). */
+export async function ipNeighbours(): Promise<{ dst?: string; dev?: string; lladdr?: string; state?: string[] }[]> {
+  return JSON.parse(await runIp(['-j', '-4', 'neigh', 'show'])) as { dst?: string; dev?: string; lladdr?: string; state?: string[] }[];
+}
+
 interface IpLinkJson {
   ifname: string; ifindex: number; mtu: number; flags?: string[]; master?: string;
   linkinfo?: { info_kind?: string; info_data?: { type?: string; pi?: boolean; vnet_hdr?: boolean; multi_queue?: boolean; persist?: boolean } };

@@ -122,18 +122,31 @@ export interface Native {
   rawSend(fd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
     dsts: Uint32Array, count: number, status: Int32Array): number;
   /**
-   * As rawSend, but each message is two spans of buf: [offsets[i], +sizes[i])
-   * then [offsets2[i], +sizes2[i]) (a second iovec; sizes2[i] may be 0). TSO
-   * segmentation builds each segment's headers apart and sends the payload
-   * from where the TUN read put it. csums[2i] >= 0 has the addon finish a
-   * checksum first, as for a CHECKSUM_PARTIAL packet: the ones'-complement
-   * sum from buf[csums[2i]] to the end of message i (both spans), whose field
-   * at csums[2i] + csums[2i+1] (in the first span) holds the folded
-   * pseudo-header sum, complemented into that field (UDP: 0 sent as 0xffff).
-   * csums[2i] = -1: message i is sent as it is.
+   * The outbound batch of a worker. Message i is buf[offsets[i], +sizes[i])
+   * then buf[offsets2[i], +sizes2[i]) (a second iovec; sizes2[i] may be 0:
+   * TSO segmentation builds each segment's headers apart and sends the
+   * payload from where the TUN read put it), an IPv4 packet.
+   * l2[3i] = 0: sent on rawFd to dsts[i] (host-order uint32), routed by the
+   * kernel. l2[3i] = ifindex: sent on packetFd (packetOpen) out of that
+   * interface to the Ethernet address in l2[3i+1] (bytes 0-3, big-endian)
+   * and l2[3i+2] >>> 16 (bytes 4-5).
+   * csums[2i] >= 0 has the addon finish a checksum first, as for a
+   * CHECKSUM_PARTIAL packet: the ones'-complement sum from buf[csums[2i]] to
+   * the end of message i (both spans), whose field at csums[2i] + csums[2i+1]
+   * (in the first span) holds the folded pseudo-header sum, complemented into
+   * that field (UDP: 0 sent as 0xffff). csums[2i] = -1: sent as it is.
+   * A message failing is skipped (status[0] += 1, status[1] = errno); a full
+   * queue stops the batch (status[2] += messages left); status[3] += bytes
+   * sent; status[4] += messages sent on packetFd. Returns the messages sent.
    */
-  rawSendV(fd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
-    offsets2: Int32Array, sizes2: Int32Array, dsts: Uint32Array, csums: Int32Array, count: number, status: Int32Array): number;
+  sendBatch(rawFd: number, packetFd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,
+    offsets2: Int32Array, sizes2: Int32Array, dsts: Uint32Array, l2: Int32Array, csums: Int32Array,
+    count: number, status: Int32Array): number;
+  /**
+   * An AF_PACKET SOCK_DGRAM socket for sendBatch's direct sends: protocol 0,
+   * so it receives nothing; the kernel writes the Ethernet header.
+   */
+  packetOpen(sndbuf: number): number;
 
   /**
    * Blocking poll(2) over the first n entries; revents is written (zeros on

@@ -1,5 +1,5 @@
 // Run inside a network namespace with lo up (mtu 1500). Sends IPIP packets
-// to 127.0.0.1 with rawSendV, half of them with partial inner checksums for
+// to 127.0.0.1 with sendBatch (raw socket path), half of them with partial inner checksums for
 // the addon to finish over two spans, and receives them with rawRecv's inner
 // checksum check; then a batch of packets whose inner checksum is wrong or
 // not checkable. Prints the findings as JSON. The reference checksum is
@@ -80,8 +80,10 @@ for (let i = 0; i < N; i++) {
   csums[2 * i] = finish ? a + 40 : -1;
   csums[2 * i + 1] = field - 40;
 }
-const status = new Int32Array(2);
-out.sent = native.rawSendV(sock, tx, offsets, sizes, offsets2, sizes2, dsts, csums, N, status);
+const status = new Int32Array(5);
+out.sent = native.sendBatch(sock, -1, tx, offsets, sizes, offsets2, sizes2, dsts, new Int32Array(3 * N), csums, N, status);
+out.bytes = status[3];
+out.expectBytes = refs.reduce((a, r) => a + r.length, 0);
 
 const rx = new Uint8Array(64 * SLOT), rsizes = new Int32Array(64), states = new Uint8Array(64);
 const pfd = Int32Array.of(sock), pev = Int32Array.of(POLLIN), prev = new Int32Array(1);

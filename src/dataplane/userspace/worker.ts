@@ -14,6 +14,7 @@ import { VNET_HDR_LEN, writeInboundVnetHeader } from '../packet/vnet.js';
 import { appendPayload, continuesMerge, finishMerged, mergeablePayload } from '../packet/gro.js';
 import { decapsulate } from '../packet/decap.js';
 import { fanoutFilter } from '../packet/fanout.js';
+import { NeighbourTable } from './neighbours.js';
 import type { PacketContext } from '../packet/context.js';
 import { Drop, Traffic } from '../counters.js';
 import { BATCH, counterBase, HEADROOM, SEGMENT_HEADER_ROOM, SEND_BATCH, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
@@ -41,6 +42,8 @@ export interface WorkerConfig {
    * since the last time: a stuck worker stops the watchdog.
    */
   readonly watchdogMs: number;
+  /** NeighbourTable buffer: next hops to send to directly (neighbours.ts); undefined: always through the kernel. */
+  readonly neighbours: SharedArrayBuffer | undefined;
 }
 
 /** Main → worker, followed by a signal on the worker's eventfd. */
@@ -49,7 +52,7 @@ export interface FansMessage { readonly type: 'fans'; readonly generation: numbe
 export interface CrashMessage { readonly type: 'crash' }
 
 export type WorkerMessage =
-  | { readonly type: 'ready'; readonly wakeFd: number }
+  | { readonly type: 'ready'; readonly wakeFd: number; /** why direct sends are off (packetOpen failed) */ readonly directError?: string | undefined }
   | { readonly type: 'fans-applied'; readonly generation: number }
   | { readonly type: 'error'; readonly message: string; readonly code?: string };
 
@@ -87,9 +90,18 @@ function run(cfg: WorkerConfig): void {
   let fans: LiveFan[] = [];
   let raw = -1;
   let wake = -1;
+  let packet = -1;
+  let directError: string | undefined;
   try {
     raw = native.rawOpen(IPPROTO_IPIP, SOCKET_BUFFER, SOCKET_BUFFER, true);
     wake = native.eventfdOpen();
+    // Direct sends to resolved next hops (neighbours.ts); without the packet
+    // socket every packet goes through the raw socket, and the main thread says why.
+    const table = cfg.neighbours ? new NeighbourTable(cfg.neighbours) : undefined;
+    if (table) {
+      try { packet = native.packetOpen(SOCKET_BUFFER); } catch (e) { directError = (e as Error).message; }
+    }
+    const direct = table !== undefined && packet >= 0;
 
     // The outbound ring ends in a header area for TSO segments (see ring.ts).
     const hdrArea = BATCH * SLOT_SIZE;
@@ -103,9 +115,11 @@ function run(cfg: WorkerConfig): void {
     const dsts = new Uint32Array(SEND_BATCH);
     // Checksums the addon finishes as it sends (start, field offset; -1: none).
     const csums = new Int32Array(2 * SEND_BATCH);
+    // Per message: the interface and Ethernet address of a direct send (0: the raw socket).
+    const l2 = new Int32Array(3 * SEND_BATCH);
     // What rawRecv found of each inbound packet's inner checksum (InnerCsum).
     const innerCsum = new Uint8Array(BATCH);
-    const status = new Int32Array(2);
+    const status = new Int32Array(5);
 
     if (cfg.workers > 1) {
       native.attachFilter(raw, fanoutFilter(cfg.workers, cfg.index));
@@ -143,22 +157,19 @@ function run(cfg: WorkerConfig): void {
     };
     setFans(cfg.fans);
 
-    // Outbound batch under construction: m messages of one or two spans,
-    // `pending` inner bytes. Flushed when full and after each TUN read.
+    // Outbound batch under construction: m messages of one or two spans.
+    // Flushed when full and after each TUN read.
     let m = 0;
-    let pending = 0;
     const flush = (b: number): void => {
       if (m === 0) return;
-      status[0] = 0;
-      const done = native.rawSendV(raw, outRing, offsets, lengths, offsets2, lengths2, dsts, csums, m, status);
-      let bytes = pending;
-      for (let i = done; i < m; i++) bytes -= lengths[i]! + lengths2[i]! - 20;
+      status.fill(0);
+      const sent = native.sendBatch(raw, packet, outRing, offsets, lengths, offsets2, lengths2, dsts, l2, csums, m, status);
       counters[b + Drop.OutSendError]! += status[0]!;
-      counters[b + Drop.OutQueueFull]! += m - done;
-      counters[b + Traffic.TxPackets]! += done - status[0]!;
-      counters[b + Traffic.TxBytes]! += bytes;
+      counters[b + Drop.OutQueueFull]! += status[2]!;
+      counters[b + Traffic.TxPackets]! += sent;
+      counters[b + Traffic.TxDirect]! += status[4]!;
+      counters[b + Traffic.TxBytes]! += status[3]! - 20 * sent; // inner bytes: less the outer headers
       m = 0;
-      pending = 0;
     };
 
     const outbound = (f: LiveFan): number => {
@@ -201,7 +212,7 @@ function run(cfg: WorkerConfig): void {
           csums[2 * m] = csumAt;
           csums[2 * m + 1] = csumField;
           dsts[m] = readU32(outRing, off - 4);
-          pending += inner;
+          if (direct) table.lookup(dsts[m]!, l2, 3 * m); else l2[3 * m] = 0;
           m++;
           continue;
         }
@@ -224,7 +235,7 @@ function run(cfg: WorkerConfig): void {
           csums[2 * m] = h + 20 + (outRing[h + 20]! & 15) * 4; // the TCP header
           csums[2 * m + 1] = 16;
           dsts[m] = readU32(outRing, h + 16);
-          pending += inner;
+          if (direct) table.lookup(dsts[m]!, l2, 3 * m); else l2[3 * m] = 0;
           m++;
         }
       }
@@ -321,7 +332,7 @@ function run(cfg: WorkerConfig): void {
       return n;
     };
 
-    port.postMessage({ type: 'ready', wakeFd: wake } satisfies WorkerMessage);
+    port.postMessage({ type: 'ready', wakeFd: wake, directError } satisfies WorkerMessage);
 
     const loopsAt = counterBase(cfg.index, 0) + Traffic.Loops;
     const pollTimeout = cfg.watchdogMs > 0 ? Math.min(POLL_TIMEOUT_MS, Math.max(10, cfg.watchdogMs >> 2)) : POLL_TIMEOUT_MS;
@@ -364,7 +375,7 @@ function run(cfg: WorkerConfig): void {
     port.postMessage({ type: 'error', message: err.message, code: err.code } satisfies WorkerMessage);
   } finally {
     for (const f of fans) { try { native.close(f.fd); } catch { /* already closed */ } }
-    for (const fd of [raw, wake]) { if (fd >= 0) { try { native.close(fd); } catch { /* already closed */ } } }
+    for (const fd of [raw, wake, packet]) { if (fd >= 0) { try { native.close(fd); } catch { /* already closed */ } } }
   }
 }
 

@@ -9,7 +9,7 @@
 // VXLAN. Nothing here is a pass/fail test.
 //   npm run bench -- [--seconds N] [--repeat N] [--quick] [--workers N]
 //                    [--json FILE] [--no-reference] [--latency sockperf|node]
-//                    [--paths bare,vxlan,fand,openvpn]
+//                    [--paths bare,vxlan,fand,openvpn] [--fand-args "OPTIONS"]
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ const { values: opts } = parseArgs({
   options: {
     seconds: { type: 'string' }, repeat: { type: 'string' }, quick: { type: 'boolean' }, workers: { type: 'string' },
     json: { type: 'string' }, 'no-reference': { type: 'boolean' }, latency: { type: 'string' }, paths: { type: 'string' },
+    'fand-args': { type: 'string' },
   },
 });
 const SECONDS = Number(opts.seconds ?? (opts.quick ? 2 : 5));
@@ -30,6 +31,8 @@ const REPEAT = Number(opts.repeat ?? (opts.quick ? 1 : 3));
 const WORKERS = opts.workers ?? '2';
 const REFERENCE = 'vxlan';
 const ONLY = opts.paths?.split(',');
+/** Extra options for both fand daemons (e.g. --no-direct-send, to measure what a technique brings). */
+const FAND_ARGS = opts['fand-args']?.split(/\s+/).filter(Boolean) ?? [];
 
 const METRICS: Metric[] = [
   { key: 'tcp1', label: 'TCP 1 stream, Gbit/s', digits: 2, ratio: true },
@@ -116,6 +119,7 @@ async function main(): Promise<void> {
   if (!useSockperf && opts.latency !== 'node') log('sockperf unavailable; latency from bench/pingpong.js (Node) instead');
   const latencyTool = useSockperf ? 'sockperf ping-pong' : 'bench/pingpong.js';
   const notes: string[] = [];
+  if (FAND_ARGS.length) notes.push(`fand started with ${FAND_ARGS.join(' ')}.`);
   const wantReference = !opts['no-reference'] && (!ONLY || ONLY.includes('openvpn'));
   const haveOpenVpn = wantReference && (await ensureTool('openvpn', 'openvpn'));
   if (opts['no-reference']) notes.push('OpenVPN reference skipped: --no-reference.');
@@ -132,7 +136,7 @@ async function main(): Promise<void> {
   try {
     await lab.build(2, 1, 1500, true); // one veth pair, as the issue's setup: no bridge between the hosts
     const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-    for (const h of lab.hosts) { await lab.startFand(h, ['--workers', WORKERS]); await lab.attachContainers(h); }
+    for (const h of lab.hosts) { await lab.startFand(h, ['--workers', WORKERS, ...FAND_ARGS]); await lab.attachContainers(h); }
     paths = [barePath(h1, h2), await vxlanPath(h1, h2), fandPath(h1, h2, WORKERS)];
     if (haveOpenVpn) paths.push(ovpn = new OpenVpnPath(lab, h1, h2));
     paths = paths.filter((p) => !ONLY || ONLY.includes(p.key));

@@ -9,7 +9,7 @@
 // VXLAN. Nothing here is a pass/fail test.
 //   npm run bench -- [--seconds N] [--repeat N] [--quick] [--workers N]
 //                    [--json FILE] [--no-reference] [--latency sockperf|node]
-//                    [--paths bare,vxlan,fand,openvpn] [--fand-args "OPTIONS"]
+//                    [--paths bare,vxlan,fand,openvpn] [--fand-args="OPTIONS"]
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';

@@ -55,6 +55,7 @@ const TRAFFIC: Record<string, { metric: 'packets' | 'bytes'; direction: 'tx' | '
   'rx.bytes': { metric: 'bytes', direction: 'rx' },
 };
 const LOOPS = 'loops';
+const DIRECT = 'tx.direct';
 /** Drop counters are the keys 'out.*' and 'in.*' (counters.ts DROP_NAMES); the key is the reason label. */
 const isDrop = (key: string): boolean => key.startsWith('out.') || key.startsWith('in.');
 
@@ -118,6 +119,18 @@ export function makeRegistry(current: () => MetricsSnapshot): Registry {
       this.reset();
       for (const { fan, worker, counts } of series(current())) {
         if (counts[LOOPS] !== undefined) this.inc({ fan, worker }, counts[LOOPS]);
+      }
+    },
+  });
+  new Counter({
+    name: 'fand_direct_sends_total',
+    help: 'Of fand_packets_total{direction="tx"}, those the userspace dataplane sent straight to a next hop the kernel had resolved (AF_PACKET) rather than through the kernel IP output path.',
+    labelNames: ['fan', 'worker'],
+    registers,
+    collect() {
+      this.reset();
+      for (const { fan, worker, counts } of series(current())) {
+        if (counts[DIRECT] !== undefined) this.inc({ fan, worker }, counts[DIRECT]);
       }
     },
   });

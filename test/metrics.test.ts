@@ -11,7 +11,7 @@ const log = pino({ level: 'silent' });
 function snapshot(scale: number): MetricsSnapshot {
   const w = (i: number) => ({
     'tx.packets': 10 * scale + i, 'tx.bytes': 1000 * scale + i, 'rx.packets': 20 * scale + i, 'rx.bytes': 2000 * scale + i,
-    loops: 5 * scale + i, 'out.not-overlay': i, 'in.spoofed-source': 3 * scale + i,
+    loops: 5 * scale + i, 'tx.direct': 8 * scale + i, 'out.not-overlay': i, 'in.spoofed-source': 3 * scale + i,
   });
   return {
     mode: 'userspace',
@@ -77,7 +77,7 @@ test('scrapes reflect the snapshot of the moment, with fan, worker, direction an
 
   for (const [name, type] of [
     ['fand_packets_total', 'counter'], ['fand_bytes_total', 'counter'], ['fand_dropped_packets_total', 'counter'],
-    ['fand_worker_loops_total', 'counter'], ['fand_fan_info', 'gauge'], ['fand_dataplane_info', 'gauge'],
+    ['fand_worker_loops_total', 'counter'], ['fand_direct_sends_total', 'counter'], ['fand_fan_info', 'gauge'], ['fand_dataplane_info', 'gauge'],
     ['fand_workers_alive', 'gauge'], ['fand_workers_configured', 'gauge'],
     ['fand_last_reload_timestamp_seconds', 'gauge'], ['fand_last_reload_success', 'gauge'],
   ] as const) t.is(types.get(name), type, name);
@@ -91,6 +91,8 @@ test('scrapes reflect the snapshot of the moment, with fan, worker, direction an
   t.is(value(s1, 'fand_dropped_packets_total', { fan, worker: '1', reason: 'in.spoofed-source' }), 4);
   t.is(value(s1, 'fand_dropped_packets_total', { fan, worker: '0', reason: 'out.not-overlay' }), 0, 'zero counts are exported');
   t.is(value(s1, 'fand_worker_loops_total', { fan, worker: '1' }), 6);
+  t.is(value(s1, 'fand_direct_sends_total', { fan, worker: '1' }), 9);
+  t.is(value(s1, 'fand_direct_sends_total', { fan: 'fan-10-3', worker: 'all' }), undefined, 'kernel modes send no direct packets');
   t.is(value(s1, 'fand_fan_info', { fan, overlay: '250.0.0.0/8' }), 1);
   // Userspace: per worker only, no "all" series to double-count in sum().
   t.is(s1.filter((s) => s.labels['fan'] === fan && s.labels['worker'] === 'all').length, 0);

@@ -708,7 +708,7 @@ static napi_value raw_send(napi_env env, napi_callback_info info) {
       arg_i32(&a, 6, "status", 2, &status) ||
       check_spans(&a, len, offsets, sizes, count))
     return NULL;
-  if (count == 0) return ret_int(env, 0);
+  if (count <= 0) return ret_int(env, 0);
   struct mmsghdr msgs[FAND_MAX_BATCH];
   struct iovec iov[FAND_MAX_BATCH];
   struct sockaddr_in sin[FAND_MAX_BATCH];
@@ -740,9 +740,10 @@ static napi_value raw_send(napi_env env, napi_callback_info info) {
 //   and l2[3i+2] >> 16 (bytes 4-5): a next hop the kernel has resolved.
 // csums[2i] >= 0 has a checksum finished first (csum_complete): the sum
 // starts at buf[csums[2i]] (in the first span), the field is csums[2i+1]
-// bytes further. Errors as send_all; status[2] += messages left unsent by a
-// full queue, status[3] += bytes sent (whole messages), status[4] += messages
-// sent on packetFd. Returns messages sent.
+// bytes further. Messages go out in batch order. Errors as send_all;
+// status[2] += messages left unsent by a full queue (which ends the batch),
+// status[3] += bytes sent (whole messages), status[4] += messages sent on
+// packetFd. Returns messages sent.
 static napi_value send_batch(napi_env env, napi_callback_info info) {
   const char *fn = "sendBatch";
   args_t a;
@@ -766,7 +767,7 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       check_spans(&a, len, offsets, sizes, count) ||
       check_spans(&a, len, offsets2, sizes2, count))
     return NULL;
-  if (count == 0) return ret_int(env, 0);
+  if (count <= 0) return ret_int(env, 0);
   for (int32_t i = 0; i < count; i++) {
     int32_t start = csums[2 * i], field = csums[2 * i + 1];
     if (l2[3 * i] < 0) return throw_range(env, fn, "l2: an ifindex is negative");
@@ -787,30 +788,30 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
     csum_complete(buf + csums[2 * i], buf + offsets[i] + sizes[i], buf + offsets2[i],
                   (size_t)sizes2[i], csums[2 * i + 1]);
   }
-  // Two message lists, one per socket; the order within each is kept.
-  struct mmsghdr raw_msgs[FAND_MAX_BATCH], l2_msgs[FAND_MAX_BATCH];
+  // One message array in batch order; each run of consecutive messages for
+  // the same socket goes out in one sendmmsg, runs in order, so a flow whose
+  // packets switch path (a STALE neighbour's one kernel-path packet) is not
+  // reordered. A full queue ends the batch.
+  struct mmsghdr msgs[FAND_MAX_BATCH];
   struct iovec iov[FAND_MAX_BATCH][2];
-  struct sockaddr_in sin[FAND_MAX_BATCH];
-  struct sockaddr_ll sll[FAND_MAX_BATCH];
-  int32_t nraw = 0, nl2 = 0;
+  union {
+    struct sockaddr_in in;
+    struct sockaddr_ll ll;
+  } addr[FAND_MAX_BATCH];
+  memset(msgs, 0, sizeof(msgs[0]) * (size_t)count);
+  memset(addr, 0, sizeof(addr[0]) * (size_t)count);
   for (int32_t i = 0; i < count; i++) {
     iov[i][0].iov_base = buf + offsets[i];
     iov[i][0].iov_len = (size_t)sizes[i];
     iov[i][1].iov_base = buf + offsets2[i];
     iov[i][1].iov_len = (size_t)sizes2[i];
-    struct msghdr *h;
+    struct msghdr *h = &msgs[i].msg_hdr;
     if (l2[3 * i] == 0) {
-      struct sockaddr_in *d = &sin[nraw];
-      memset(d, 0, sizeof *d);
-      d->sin_family = AF_INET;
-      d->sin_addr.s_addr = htonl(dsts[i]);
-      memset(&raw_msgs[nraw], 0, sizeof raw_msgs[0]);
-      h = &raw_msgs[nraw++].msg_hdr;
-      h->msg_name = d;
-      h->msg_namelen = sizeof *d;
+      addr[i].in.sin_family = AF_INET;
+      addr[i].in.sin_addr.s_addr = htonl(dsts[i]);
+      h->msg_namelen = sizeof addr[i].in;
     } else {
-      struct sockaddr_ll *d = &sll[nl2];
-      memset(d, 0, sizeof *d);
+      struct sockaddr_ll *d = &addr[i].ll;
       d->sll_family = AF_PACKET;
       d->sll_protocol = htons(ETH_P_IP);
       d->sll_ifindex = l2[3 * i];
@@ -819,25 +820,28 @@ static napi_value send_batch(napi_env env, napi_callback_info info) {
       const uint8_t mac[6] = {(uint8_t)(hi >> 24), (uint8_t)(hi >> 16), (uint8_t)(hi >> 8),
                               (uint8_t)hi, (uint8_t)(lo >> 24), (uint8_t)(lo >> 16)};
       memcpy(d->sll_addr, mac, 6);
-      memset(&l2_msgs[nl2], 0, sizeof l2_msgs[0]);
-      h = &l2_msgs[nl2++].msg_hdr;
-      h->msg_name = d;
       h->msg_namelen = sizeof *d;
     }
+    h->msg_name = &addr[i];
     h->msg_iov = iov[i];
     h->msg_iovlen = sizes2[i] > 0 ? 2 : 1;
   }
-  int32_t sent = 0;
-  struct { int fd; struct mmsghdr *m; int32_t n; } lists[2] = {
-      {raw_fd, raw_msgs, nraw}, {packet_fd, l2_msgs, nl2}};
-  for (int k = 0; k < 2; k++) {
-    if (lists[k].n == 0) continue;
+  int32_t sent = 0, at = 0;
+  while (at < count) {
+    bool direct = l2[3 * at] != 0;
+    int32_t end = at + 1;
+    while (end < count && (l2[3 * end] != 0) == direct) end++;
     int32_t errors = status[0];
-    int32_t done = send_all(lists[k].fd, lists[k].m, lists[k].n, status);
-    for (int32_t i = 0; i < done; i++) status[3] += (int32_t)lists[k].m[i].msg_len;
-    sent += done - (status[0] - errors);
-    if (k == 1) status[4] += done - (status[0] - errors);
-    status[2] += lists[k].n - done;
+    int32_t done = send_all(direct ? packet_fd : raw_fd, msgs + at, end - at, status);
+    for (int32_t i = at; i < at + done; i++) status[3] += (int32_t)msgs[i].msg_len;
+    int32_t ok = done - (status[0] - errors);
+    sent += ok;
+    if (direct) status[4] += ok;
+    if (done < end - at) {  // a full queue: the rest of the batch is not sent
+      status[2] += count - (at + done);
+      break;
+    }
+    at = end;
   }
   return ret_int(env, sent);
 }

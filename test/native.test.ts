@@ -237,6 +237,32 @@ test('raw IPIP: sendBatch finishes partial checksums over two spans; rawRecv che
   t.deepEqual(r.odd, [2, 2, 0, 0, 0, 0, 2]);
 });
 
+test('sendBatch: direct sends (AF_PACKET) and raw-socket sends in one batch; bad interface skipped and counted', async (t) => {
+  const ns = await netns(t);
+  await ipn(ns, 'link', 'set', 'lo', 'up');
+  await ipn(ns, 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1');
+  await ipn(ns, 'addr', 'add', '10.9.0.1/24', 'dev', 'v0');
+  await ipn(ns, 'addr', 'add', '10.9.0.2/24', 'dev', 'v1');
+  await ipn(ns, 'link', 'set', 'v0', 'up');
+  await ipn(ns, 'link', 'set', 'v1', 'up');
+  // v1 receives from v0's address, which is local too: allow that (accept_local), no rp_filter
+  await run('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.conf.all.accept_local=1', 'net.ipv4.conf.v1.accept_local=1',
+    'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.v1.rp_filter=0']);
+  const mac = (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show', 'v1'])).stdout) as { address: string }[])[0]!.address;
+  const r = await probe(ns, 'native-direct-probe.js', mac);
+  // plan 'rrddrdxdwr': 9 sent (4 raw, 5 direct incl. the one to a wrong Ethernet address),
+  // the one to interface 999999 skipped with ENXIO/ENODEV
+  t.is(r.sent, 9);
+  t.is(r.status[0], 1);
+  t.true([os.errno.ENXIO, os.errno.ENODEV].includes(r.status[1]), `errno ${r.status[1]}`);
+  t.is(r.status[2], 0, 'no full queue');
+  t.is(r.status[3], r.expectBytes, 'bytes sent');
+  t.is(r.status[4], 5, 'direct sends counted (the wrong-address one is sent, just not received)');
+  // what arrives: every raw and direct message, not the ones to the wrong address or interface
+  t.deepEqual(r.arrived, [0, 1, 2, 3, 4, 5, 7, 9]);
+  t.true(r.intact);
+});
+
 test.serial('sdNotify: path and abstract sockets, unset environment', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'fandt-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));

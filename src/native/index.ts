@@ -135,8 +135,9 @@ export interface Native {
    * the end of message i (both spans), whose field at csums[2i] + csums[2i+1]
    * (in the first span) holds the folded pseudo-header sum, complemented into
    * that field (UDP: 0 sent as 0xffff). csums[2i] = -1: sent as it is.
+   * Messages go out in batch order (each run for one socket in one sendmmsg).
    * A message failing is skipped (status[0] += 1, status[1] = errno); a full
-   * queue stops the batch (status[2] += messages left); status[3] += bytes
+   * queue ends the batch (status[2] += messages left); status[3] += bytes
    * sent; status[4] += messages sent on packetFd. Returns the messages sent.
    */
   sendBatch(rawFd: number, packetFd: number, buf: Uint8Array, offsets: Int32Array, sizes: Int32Array,

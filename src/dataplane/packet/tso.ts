@@ -11,6 +11,8 @@
 export const VNET_F_NEEDS_CSUM = 1;
 export const VNET_GSO_NONE = 0;
 export const VNET_GSO_TCPV4 = 1;
+/** Flag on gso_type (TUN_F_TSO_ECN): the super-packet carries CWR, which only its first segment keeps. */
+export const VNET_GSO_ECN = 0x80;
 
 /** Little-endian u16 of the virtio-net header (native order on x86 and arm64). */
 export function vnetU16(buf: Uint8Array, at: number): number {

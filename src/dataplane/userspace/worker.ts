@@ -18,7 +18,7 @@ import { NeighbourTable } from './neighbours.js';
 import type { PacketContext } from '../packet/context.js';
 import { Drop, Traffic } from '../counters.js';
 import { BATCH, counterBase, HEADROOM, SEGMENT_HEADER_ROOM, SEND_BATCH, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
-import { partialChecksumFits, segmentPayload, tcpSegmentCount, vnetU16, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_GSO_TCPV4, writeTcpSegment } from '../packet/tso.js';
+import { partialChecksumFits, segmentPayload, tcpSegmentCount, vnetU16, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, writeTcpSegment } from '../packet/tso.js';
 
 export interface WorkerFan {
   /** Row of this fan in every worker's counter block (stable across reloads). */
@@ -141,8 +141,9 @@ function run(cfg: WorkerConfig): void {
         // IFF_VNET_HDR: every TUN read and write carries a virtio-net header (vnet.ts).
         const fd = old ? old.fd : native.tunOpen(f.tun, true, true);
         // Checksum and TSO offload: the kernel hands over partial checksums and
-        // TCP super-packets, which the outbound path finishes and cuts (tso.ts).
-        if (!old) native.tunSetOffload(fd, native.constants.TUN_F_CSUM | native.constants.TUN_F_TSO4);
+        // TCP super-packets (also those carrying CWR: TSO_ECN), which the
+        // outbound path finishes and cuts (tso.ts).
+        if (!old) native.tunSetOffload(fd, native.constants.TUN_F_CSUM | native.constants.TUN_F_TSO4 | native.constants.TUN_F_TSO_ECN);
         kept.push({
           ...f, fd, base: counterBase(cfg.index, f.slot),
           inOffsets: new Int32Array(BATCH), inLengths: new Int32Array(BATCH), inSegs: new Int32Array(BATCH), inCount: 0,
@@ -218,7 +219,8 @@ function run(cfg: WorkerConfig): void {
         }
         // A TCP super-packet (TUN_F_TSO4): cut it into segments of gso_size.
         const mss = vnetU16(outRing, vh + 4);
-        const count = gso === VNET_GSO_TCPV4 ? tcpSegmentCount(outRing, off, len, mss) : 0;
+        // TCPv4, with or without the ECN flag (writeTcpSegment keeps CWR on the first segment only).
+        const count = (gso & ~VNET_GSO_ECN) === VNET_GSO_TCPV4 ? tcpSegmentCount(outRing, off, len, mss) : 0;
         if (count === 0) { counters[b + Traffic.OutRead]!++; counters[b + Drop.OutMalformed]!++; continue; }
         counters[b + Traffic.OutRead]! += count;
         if (m + count > SEND_BATCH) flush(b);

@@ -61,18 +61,22 @@ export interface HostNet {
 
 export class HostNetError extends Error {}
 
-function runIp(args: string[]): Promise<string> {
+function runIp(args: string[], timeoutMs = 0): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('ip', args, { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+    execFile('ip', args, { maxBuffer: 64 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
       if (err) reject(new HostNetError(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`));
       else resolve(stdout);
     });
   });
 }
 
-/** The kernel's IPv4 neighbour table (`ip -j -4 neigh show`), for direct sends (dataplane/userspace/neighbours.ts). */
+/**
+ * The kernel's IPv4 neighbour table (`ip -j -4 neigh show`), for direct sends
+ * (dataplane/userspace/neighbours.ts). Bounded in time: a table that cannot be
+ * read is an error (and direct sends stop), never a stale answer.
+ */
 export async function ipNeighbours(): Promise<{ dst?: string; dev?: string; lladdr?: string; state?: string[] }[]> {
-  return JSON.parse(await runIp(['-j', '-4', 'neigh', 'show'])) as { dst?: string; dev?: string; lladdr?: string; state?: string[] }[];
+  return JSON.parse(await runIp(['-j', '-4', 'neigh', 'show'], 5000)) as { dst?: string; dev?: string; lladdr?: string; state?: string[] }[];
 }
 
 interface IpLinkJson {

@@ -63,6 +63,7 @@ export class UserspaceDataplane implements Dataplane {
   /** What the last neighbour refresh logged (so a steady state is not repeated every second). */
   private neighbourState = '';
   private directErrorLogged = false;
+  private refreshing = false;
 
   /**
    * @param kernelIpip the kernel has the ipip module: its tunl0 must be
@@ -145,7 +146,12 @@ export class UserspaceDataplane implements Dataplane {
    */
   private async refreshNeighbours(): Promise<void> {
     const table = this.neighbours;
-    if (!table || this.stopping) return;
+    if (!table || this.stopping || this.refreshing) return; // one `ip` at a time, however slow it is
+    this.refreshing = true;
+    try { await this.refreshNeighboursNow(table); } finally { this.refreshing = false; }
+  }
+
+  private async refreshNeighboursNow(table: NeighbourTable): Promise<void> {
     let state: string;
     let level: 'info' | 'warn' = 'info';
     try {

@@ -110,30 +110,22 @@ export function makeRegistry(current: () => MetricsSnapshot): Registry {
       }
     },
   });
-  new Counter({
-    name: 'fand_worker_loops_total',
-    help: 'Iterations of a userspace worker loop; a worker whose count stops growing is stuck.',
-    labelNames: ['fan', 'worker'],
-    registers,
-    collect() {
-      this.reset();
-      for (const { fan, worker, counts } of series(current())) {
-        if (counts[LOOPS] !== undefined) this.inc({ fan, worker }, counts[LOOPS]);
-      }
-    },
-  });
-  new Counter({
-    name: 'fand_direct_sends_total',
-    help: 'Of fand_packets_total{direction="tx"}, those the userspace dataplane sent straight to a next hop the kernel had resolved (AF_PACKET) rather than through the kernel IP output path.',
-    labelNames: ['fan', 'worker'],
-    registers,
-    collect() {
-      this.reset();
-      for (const { fan, worker, counts } of series(current())) {
-        if (counts[DIRECT] !== undefined) this.inc({ fan, worker }, counts[DIRECT]);
-      }
-    },
-  });
+  /** A per-(fan, worker) counter read from one key of the counts; series without the key are left out. */
+  function countsCounter(name: string, help: string, key: string): void {
+    new Counter({
+      name, help, labelNames: ['fan', 'worker'], registers,
+      collect() {
+        this.reset();
+        for (const { fan, worker, counts } of series(current())) {
+          if (counts[key] !== undefined) this.inc({ fan, worker }, counts[key]);
+        }
+      },
+    });
+  }
+  countsCounter('fand_worker_loops_total', 'Iterations of a userspace worker loop; a worker whose count stops growing is stuck.', LOOPS);
+  countsCounter('fand_direct_sends_total',
+    'Of fand_packets_total{direction="tx"}, those the userspace dataplane sent straight to a next hop the kernel had resolved (AF_PACKET) rather than through the kernel IP output path.',
+    DIRECT);
   new Gauge({
     name: 'fand_fan_info',
     help: 'One series per configured fan: its bridge and overlay. Always 1.',

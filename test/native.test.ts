@@ -2,6 +2,7 @@
 // socket parts run as helper scripts inside throwaway network namespaces
 // (a process cannot move itself into one), each deleted on teardown.
 import test, { type ExecutionContext } from 'ava';
+import { tempNetns } from './helpers/netns.js';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,17 +16,7 @@ import { fdFlags } from './helpers/native-packets.js';
 
 const run = promisify(execFile);
 const helper = (name: string) => fileURLToPath(new URL(`./helpers/${name}`, import.meta.url));
-let nsCounter = 0;
-
-/** A fresh network namespace, deleted on teardown (also when the test fails). */
-async function netns(t: ExecutionContext): Promise<string> {
-  const ns = `fandt-${process.pid}-${nsCounter++}`;
-  await run('ip', ['netns', 'add', ns], { timeout: 5000 });
-  t.teardown(async () => {
-    await run('ip', ['netns', 'del', ns], { timeout: 5000 }).catch(() => undefined);
-  });
-  return ns;
-}
+const netns = (t: ExecutionContext) => tempNetns(t, 'fandt');
 
 async function ipn(ns: string, ...args: string[]): Promise<void> {
   await run('ip', ['-n', ns, ...args], { timeout: 5000 });

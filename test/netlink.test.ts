@@ -13,6 +13,7 @@ import {
   NLM_F_EXCL, NLM_F_REQUEST, RTM_DELLINK, RTM_NEWLINK, deleteLinkMessage, fanLinkMessage, fanMapIpArgs, parseAck,
 } from '../src/dataplane/kernel-fan/netlink.js';
 import { isNativeError, native } from '../src/native/index.js';
+import { tempNetns } from './helpers/netns.js';
 
 const run = promisify(execFile);
 const E = constants.errno;
@@ -301,17 +302,7 @@ test('netlinkRequest: NLMSG_NOOP is acked; without NLM_F_ACK it times out; bad a
   t.throws(() => native.netlinkRequest(Buffer.alloc(16).toString() as unknown as Uint8Array, 100), { instanceOf: TypeError });
 });
 
-let nsCounter = 0;
-
-/** A fresh network namespace, deleted on teardown (also when the test fails). */
-async function netns(t: ExecutionContext): Promise<string> {
-  const ns = `fandnl-${process.pid}-${nsCounter++}`;
-  await run('ip', ['netns', 'add', ns], { timeout: 5000 });
-  t.teardown(async () => {
-    await run('ip', ['netns', 'del', ns], { timeout: 5000 }).catch(() => undefined);
-  });
-  return ns;
-}
+const netns = (t: ExecutionContext) => tempNetns(t, 'fandnl');
 
 test('kernel round trip in a namespace: RTM_DELLINK of a missing device, the fan RTM_NEWLINK', async (t) => {
   const ns = await netns(t);

@@ -2,9 +2,25 @@
   "targets": [
     {
       "target_name": "fand_native",
-      "sources": ["fand.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-std=gnu11"],
-      "cflags!": ["-O3"]
+      "sources": [
+        "module.c",
+        "common.c",
+        "tun.c",
+        "csum.c",
+        "sockets.c",
+        "poll.c",
+        "notify.c",
+        "netlink.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-std=gnu11"
+      ],
+      "cflags!": [
+        "-O3"
+      ]
     }
   ]
 }

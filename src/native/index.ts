@@ -1,4 +1,4 @@
-// Typed view of the C addon (native/fand.c): batched TUN and raw-socket I/O,
+// Typed view of the C addon (native/*.c, one file per concern): batched TUN and raw-socket I/O,
 // poll, eventfd, sd_notify. The addon is context-aware, so each worker
 // thread that imports this module gets its own instance.
 //

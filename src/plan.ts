@@ -1,6 +1,7 @@
 // Everything the daemon would configure on this host, as data. `fand plan`
 // prints it; the daemon applies exactly this list.
 import { address, bridge, nat, sysctl, type Resource } from './host/resources.js';
+import { bridgeMacFor } from './fan/fanmap.js';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { Choice } from './dataplane/select.js';
 import type { ResolvedFan } from './fan/resolved.js';
@@ -46,15 +47,21 @@ export function summarize(f: ResolvedFan): FanSummary {
 }
 
 export function hostResources(fans: readonly ResolvedFan[], dp: Pick<Dataplane, 'resources'>, withNat = false): Resource[] {
+  const perFan = fans.map((f) => [
+    bridge(f.bridge, f.mtu, bridgeMacFor(f.slice)),
+    address(f.bridge, `${formatIpv4(f.slice.bridgeAddress)}/${f.slice.prefix}`),
+    ...dp.resources(f),
+  ]);
+  // A resource that only one fan asks for belongs to that fan; shared devices
+  // (tunl0) appear once per fan and belong to none. Keep the first of each id.
+  const askedBy = new Map<string, Set<string>>();
+  perFan.forEach((rs, i) => rs.forEach((r) => askedBy.set(r.id, (askedBy.get(r.id) ?? new Set()).add(fans[i]!.bridge))));
   const out: Resource[] = [sysctl('net.ipv4.ip_forward', '1')];
-  for (const f of fans) {
-    out.push(bridge(f.bridge, f.mtu));
-    out.push(address(f.bridge, `${formatIpv4(f.slice.bridgeAddress)}/${f.slice.prefix}`));
-    out.push(...dp.resources(f));
+  for (const [i, rs] of perFan.entries()) {
+    for (const r of rs) out.push(askedBy.get(r.id)!.size === 1 ? { ...r, fan: fans[i]!.bridge } : r);
   }
   // One NAT for all fans: traffic between any two of the host's overlays is never masqueraded.
   if (withNat && fans.length > 0) out.push(nat(fans.map((f) => formatCidr(f.map.overlay))));
-  // Shared devices (tunl0) appear once per fan: keep the first of each id.
   return out.filter((r, i) => out.findIndex((x) => x.id === r.id) === i);
 }
 

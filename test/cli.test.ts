@@ -116,7 +116,8 @@ test('a bridge name held by another kind of device is an error that names it, an
   await run('ip', ['-n', h.ns, 'link', 'add', h.bridge, 'type', 'veth', 'peer', 'name', 'v1']);
   const r = await fand(['--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--log-level', 'silent'], h.ns);
   t.is(r.code, 1);
-  t.regex(r.stderr, new RegExp(`bridge ${h.bridge}: a veth device already has this name`));
+  t.regex(r.stderr, new RegExp(`bridge ${h.bridge}: the host already has a veth device named ${h.bridge}, which fand did not create; choose another name`));
+  t.notRegex(r.stderr, /ip link del/, 'fand suggested deleting a device it did not create');
   const links = (JSON.parse((await run('ip', ['-n', h.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   t.deepEqual(links.sort(), ['eth0', h.bridge, 'lo', 'v1'].sort());
   const fwd = (await run('ip', ['netns', 'exec', h.ns, 'cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim();

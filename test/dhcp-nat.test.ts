@@ -6,7 +6,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab } from '../src/demo/lab.js';
+import { Lab, FAND_BIN } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { systemCommand } from '../src/host/nat.js';
 
@@ -75,5 +75,9 @@ test('a container gets address, router and MTU by DHCP and reaches the outside t
   t.is(dnsmasqFor(h.bridge).length, 1, 'not exactly one dnsmasq after the restart');
   t.is(await lab.stopFand(h), 0);
   t.is(dnsmasqFor(h.bridge).length, 0, 'dnsmasq left after a clean stop');
+  // The container keeps its way out while fand is stopped (NAT stays with its fan) ...
+  t.regex((await inNs(h.ns, systemCommand('nft'), ['list', 'tables'])).stdout, /table ip fand/);
+  // ... until the fan is removed.
+  await inNs(h.ns, process.execPath, [FAND_BIN, 'down', '--force']);
   t.is((await inNs(h.ns, systemCommand('nft'), ['list', 'tables'])).stdout.trim(), '');
 });

@@ -1,7 +1,8 @@
 // End to end, as root, in network namespaces: three hosts on one underlay
 // bridge, each running fand (userspace dataplane) with two containers.
 import test from 'ava';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { fand } from './helpers/fand-cli.js';
 import { Lab, tcpTransfer, udpTransfer, FAND_BIN, type LabHost } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { systemCommand } from '../src/host/nat.js';
@@ -22,6 +23,10 @@ async function snmpIcmp(ns: string, field: string): Promise<number> {
   const names = lines[0]!.split(/\s+/);
   const values = lines[1]!.split(/\s+/);
   return Number(values[names.indexOf(field)]);
+}
+
+async function hostLinkJson(ns: string, dev: string): Promise<Record<string, unknown>> {
+  return (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev])).stdout) as Record<string, unknown>[])[0]!;
 }
 
 async function hostState(ns: string): Promise<{ links: string[]; routes: string[]; addrs: string[]; forward: string }> {
@@ -191,29 +196,85 @@ test.serial('with 4 workers every inbound packet reaches the container exactly o
   t.true(rx >= r.received, `workers wrote ${rx} packets to the TUN for ${r.received} datagrams`);
 });
 
-test.serial('stop removes everything fand created; kill -9 and restart recovers without duplicates', async (t) => {
+async function portsOf(ns: string, bridge: string): Promise<string[]> {
+  return (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show', 'master', bridge])).stdout) as { ifname: string }[]).map((l) => l.ifname).sort();
+}
+
+test.serial('kill -9 and restart recovers without duplicates', async (t) => {
   const h3 = lab.hosts[2]!;
-  const pristine = { links: ['lo', 'eth0', 'c1', 'c2'], forward: '0' };
   // kill -9: everything stays behind...
   await lab.stopFand(h3, 'SIGKILL');
   let st = await hostState(h3.ns);
   t.true(st.links.includes(h3.bridge) && st.links.includes('ftun-250'));
-  // ...and a new daemon adopts and repairs it
+  // ...and a new daemon adopts and repairs it, without touching the containers
   const f = await lab.startFand(h3, ['--workers', '2']);
   t.true(f.logs.some((l) => String(l['msg']).includes('did not stop cleanly')));
-  await lab.attachContainers(h3);
+  t.deepEqual(await portsOf(h3.ns, h3.bridge), ['c1', 'c2']);
   t.true(await lab.ping(lab.hosts[0]!.containers[0]!.ns, h3.containers[0]!.address, 1, 3));
   st = await hostState(h3.ns);
   t.is(st.routes.filter((r) => r.startsWith('250.0.0.0/8')).length, 1);
   t.is(st.addrs.filter((a) => a.startsWith(h3.bridge)).length, 1);
-  // a clean stop leaves the host as it was before fand
+});
+
+test.serial('a clean stop keeps the fan for attached containers; a restart adopts it without re-attaching them; down removes it', async (t) => {
+  const h3 = lab.hosts[2]!;
+  const [c1, c2] = h3.containers as [typeof h3.containers[0], typeof h3.containers[0]];
+  const remote = lab.hosts[0]!.containers[0]!;
+  const ino = statSync(`/run/netns/${h3.ns}`).ino;
+  const mac = (await hostLinkJson(h3.ns, h3.bridge))['address'];
+  t.is(mac, '02:fa:fa:03:0a:00', 'the bridge address is derived from the slice 250.3.10.0/24');
+
   t.is(await lab.stopFand(h3), 0);
+  let st = await hostState(h3.ns);
+  t.true(st.links.includes(h3.bridge), 'SIGTERM removed the bridge under its containers');
+  t.deepEqual(await portsOf(h3.ns, h3.bridge), ['c1', 'c2'], 'the containers were detached');
+  t.is(st.addrs.filter((a) => a.startsWith(h3.bridge)).length, 1, 'the gateway address went');
+  t.is(st.forward, '1', 'ip_forward went back to 0 under the containers');
+  t.is((await hostLinkJson(h3.ns, h3.bridge))['address'], mac);
+  t.true(await lab.ping(c1.ns, h3.slice.gateway), 'a container lost its gateway while fand was stopped');
+  t.true(await lab.ping(c1.ns, c2.address), 'local traffic stopped while fand was stopped');
+  const state = JSON.parse(readFileSync(`/run/fand/fand-${ino}.state.json`, 'utf8')) as { stopped?: { kept: { bridge: string; ports: string[] }[] } };
+  t.deepEqual(state.stopped?.kept, [{ bridge: h3.bridge, ports: ['c1', 'c2'] }]);
+  t.false(existsSync(`/run/fand/fand-${ino}.sock`), 'control socket left behind');
+
+  // down refuses while containers are attached, and says which
+  const refused = await fand(['down'], h3.ns);
+  t.is(refused.code, 1);
+  t.regex(refused.stderr, new RegExp(`containers are attached: ${h3.bridge} \\(ports: c1, c2\\)`));
+
+  // a restart adopts everything: no re-attachment, traffic to other hosts is back
+  const f = await lab.startFand(h3, ['--workers', '2']);
+  t.true(f.logs.some((l) => /^adopting what the last fand/.test(String(l['msg']))), JSON.stringify(f.logs.map((l) => l['msg'])));
+  t.false(f.logs.some((l) => /^(created|added)/.test(String(l['msg']))), 'a restart re-created what it adopted');
+  t.true(await lab.ping(remote.ns, c1.address, 1, 3), 'cross-host traffic did not resume after the restart');
+  t.true(await lab.ping(c2.ns, remote.address, 1, 3));
+  t.deepEqual(await portsOf(h3.ns, h3.bridge), ['c1', 'c2']);
   st = await hostState(h3.ns);
-  t.deepEqual(st.links.sort(), [...pristine.links].sort());
+  t.is(st.routes.filter((r) => r.startsWith('250.0.0.0/8')).length, 1);
+
+  // stop again, then remove it all by force
+  t.is(await lab.stopFand(h3), 0);
+  const forced = await fand(['down', '--force'], h3.ns);
+  t.is(forced.code, 0, forced.stderr);
+  t.regex(forced.stdout, new RegExp(`removed bridge ${h3.bridge}`));
+  st = await hostState(h3.ns);
+  t.deepEqual(st.links.sort(), ['c1', 'c2', 'eth0', 'lo']);
   t.deepEqual(st.routes.filter((r) => r.startsWith('250.')), []);
   t.deepEqual(st.addrs.filter((a) => a.includes(' 250.')), []);
-  t.is(st.forward, pristine.forward);
+  t.is(st.forward, '0');
   t.is((await inNs(h3.ns, systemCommand('nft'), ['list', 'tables'])).stdout.trim(), '', 'nft table left behind');
+  t.false(existsSync(`/run/fand/fand-${ino}.state.json`), 'state file left behind');
+  t.is((await fand(['down'], h3.ns)).stdout, 'nothing of fand\'s is configured in this network namespace\n');
+});
+
+test.serial('a clean stop with no container attached removes everything fand created', async (t) => {
+  const h3 = lab.hosts[2]!;
+  await lab.startFand(h3, ['--workers', '1']);
+  t.is(await lab.stopFand(h3), 0);
+  const st = await hostState(h3.ns);
+  t.deepEqual(st.links.sort(), ['c1', 'c2', 'eth0', 'lo']);
+  t.deepEqual(st.routes.filter((r) => r.startsWith('250.')), []);
+  t.is(st.forward, '0');
   const ino = statSync(`/run/netns/${h3.ns}`).ino;
   t.false(existsSync(`/run/fand/fand-${ino}.state.json`), 'state file left behind');
   t.false(existsSync(`/run/fand/fand-${ino}.sock`), 'control socket left behind');

@@ -53,10 +53,13 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   const changed = await lab.waitForLog(h1, /^underlay address changed on eth0: 172\.16\.1\.10\/16 -> 172\.16\.1\.77/, 10_000);
   t.is(changed['level'], 50);
   t.regex(String(changed['msg']), /slice 250\.1\.10\.0\/24 -> 250\.1\.77\.0\/24/);
-  await lab.waitForLog(h1, /^reload done/, 10_000);
-  const links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+  const moved = await lab.waitForLog(h1, /^reload done/, 10_000);
+  t.is(moved['trigger'], 'underlay address changed on eth0');
+  t.false(h1.fand!.logs.some((l) => /SIGHUP/.test(String(l['msg']))), 'an underlay change was logged as a SIGHUP');
+  let links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   t.true(links.includes('fan-250-1-77'));
-  t.false(links.includes('fan-250-1-10'));
+  // The old slice's bridge still has the container: it stays (with its gateway address) until the container leaves.
+  t.true(links.includes('fan-250-1-10'), 'the old bridge was removed under its container');
   // A container in the new slice reaches host 2's container, whose host never heard of the change.
   const c = h1.containers[0]!;
   await run('ip', ['-n', h1.ns, 'link', 'set', 'c1', 'master', 'fan-250-1-77', 'up']);
@@ -64,6 +67,11 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   await run('ip', ['-n', c.ns, 'addr', 'add', '250.1.77.11/24', 'dev', 'eth0']);
   await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', '250.1.77.1']);
   t.true(await lab.ping(c.ns, h2.containers[0]!.address, 3, 3));
+  // With no port left, the next reload removes the old bridge.
+  h1.fand!.child.kill('SIGHUP');
+  await lab.waitForLog(h1, /^reload done/, 10_000);
+  links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+  t.false(links.includes('fan-250-1-10'));
 });
 
 test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a next hop with a new Ethernet address', async (t) => {

@@ -22,7 +22,7 @@ test('kernel-fan plans an ipip fan tunnel and the overlay route through it', (t)
   const rs = hostResources([fan], new KernelFanDataplane());
   t.deepEqual(rs.map(describe), [
     'sysctl  net.ipv4.ip_forward = 1',
-    'bridge  fan-250-3-4 mtu 1480',
+    'bridge  fan-250-3-4 mtu 1480 address 02:fa:fa:03:04:00',
     'address 250.3.4.1/24 on fan-250-3-4',
     'tunnel  ftun-250 type ipip dev eth0 fan-map 250.0.0.0/8:172.16.0.0/16 mtu 1480 (rtnetlink IFLA_IPTUN_FAN_MAP)',
     'route   250.0.0.0/8 dev ftun-250 src 250.3.4.1',
@@ -39,7 +39,7 @@ test('kernel-fan sends exactly the fan RTM_NEWLINK, brings the tunnel up, routes
   // the mapping struct inside it: underlay 172.16.0.0, overlay 250.0.0.0 (network order), prefixes 16 and 8 (host order)
   t.true(hex(host.netlinkSent[0]!).includes('ac100000' + 'fa000000' + '1000' + '0800'));
   t.deepEqual(host.applied, [
-    ['link', 'add', 'fan-250-3-4', 'type', 'bridge'],
+    ['link', 'add', 'fan-250-3-4', 'address', '02:fa:fa:03:04:00', 'type', 'bridge'],
     ['link', 'set', 'dev', 'fan-250-3-4', 'mtu', '1480', 'up'],
     ['addr', 'add', '250.3.4.1/24', 'dev', 'fan-250-3-4'],
     ['link', 'set', 'dev', 'ftun-250', 'up'],

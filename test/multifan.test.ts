@@ -34,7 +34,11 @@ test('two fans in one daemon both carry traffic, and show and stop cover both', 
   for (const f of show.fans) t.true((f.counters['tx.packets'] ?? 0) >= 3 && (f.counters['rx.packets'] ?? 0) >= 3, `${f.bridge}: ${JSON.stringify(f.counters)}`);
   const links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   t.false(links.some((l) => l.includes('100')), 'the off fan was brought up');
+  // A clean stop keeps both fans (each has a container); down --force removes both.
   t.is(await lab.stopFand(h1), 0);
-  const after = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
-  t.deepEqual(after.filter((l) => /^(fan|ftun)/.test(l)), []);
+  const fanLinks = async () => (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname).filter((l) => /^(fan|ftun)/.test(l)).sort();
+  t.deepEqual(await fanLinks(), ['fan-250-1-10', 'fanb', 'ftun-10', 'ftun-250']);
+  const down = await inNs(h1.ns, process.execPath, [FAND_BIN, 'down', '--force']);
+  t.regex(down.stdout, /removed bridge fanb/);
+  t.deepEqual(await fanLinks(), []);
 });

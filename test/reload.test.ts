@@ -5,7 +5,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab } from '../src/demo/lab.js';
+import { Lab, FAND_BIN } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 
 async function links(ns: string): Promise<string[]> {
@@ -40,10 +40,24 @@ test('reload adds and removes fans while a ping flood on the unchanged fan loses
   t.true((await links(h1.ns)).includes('ftun-10'));
   await new Promise((r) => setTimeout(r, 800));
 
+  // A port on the fan being removed (a container's veth): the fan stays, and says why.
+  await run('ip', ['-n', h1.ns, 'link', 'add', 'cport', 'type', 'veth', 'peer', 'name', 'cpeer']);
+  await run('ip', ['-n', h1.ns, 'link', 'set', 'cport', 'master', 'fan-10-1-10', 'up']);
   writeFileSync(conf, '250.0.0.0/8 eth0/16\n');
   h1.fand!.child.kill('SIGHUP');
+  const held = await lab.waitForLog(h1, /^no longer configured, but containers are attached/);
+  t.deepEqual(held['retained'], [{ bridge: 'fan-10-1-10', ports: ['cport'] }]);
+  t.true((await links(h1.ns)).includes('fan-10-1-10'));
+  t.true((await links(h1.ns)).includes('ftun-10'));
+  const shown = JSON.parse((await inNs(h1.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as { retained: unknown; fans: { bridge: string }[] };
+  t.deepEqual(shown.retained, [{ bridge: 'fan-10-1-10', ports: ['cport'] }]);
+  t.deepEqual(shown.fans.map((f) => f.bridge), ['fan-250-1-10']);
+  // Once the port is gone, the next reload removes the fan.
+  await run('ip', ['-n', h1.ns, 'link', 'del', 'cport']);
+  h1.fand!.child.kill('SIGHUP');
   const removed = await lab.waitForLog(h1, /^reload done/);
-  t.deepEqual(removed['removed'], ['fan-10-1-10']);
+  t.deepEqual(removed['removed'], []);
+  await lab.waitForLog(h1, /^removed bridge fan-10-1-10/).catch(() => undefined);
   t.false((await links(h1.ns)).includes('fan-10-1-10'));
   t.false((await links(h1.ns)).includes('ftun-10'));
   await new Promise((r) => setTimeout(r, 800));
@@ -56,6 +70,7 @@ test('reload adds and removes fans while a ping flood on the unchanged fan loses
   const out = (await flood).stdout;
   t.regex(out, /600 packets transmitted, 600 received, 0% packet loss/, out);
   t.true(await lab.ping(a.ns, b.address), 'the running fan stopped after a rejected reload');
+  // A clean stop keeps the fan its container is attached to.
   t.is(await lab.stopFand(h1), 0);
-  t.deepEqual((await links(h1.ns)).filter((l) => l.startsWith('fan-') || l.startsWith('ftun-')), []);
+  t.deepEqual((await links(h1.ns)).filter((l) => l.startsWith('fan-') || l.startsWith('ftun-')).sort(), ['fan-250-1-10', 'ftun-250']);
 });

@@ -29,7 +29,9 @@ test('kernel-ipip and userspace hosts share one fan on a real ipip kernel (UML)'
   t.regex(String(res?.['plan']), /^dataplane: kernel-ipip/);
   t.deepEqual(res?.['tcp'], { kernelToUserspace: true, userspaceToKernel: true });
   t.is(res?.['routesOnKernelHost'], 4093);
-  t.is(res?.['routesAfterStop'], 0);
-  t.is(res?.['nexthopsAfterStop'], 0);
+  t.is(res?.['routesAfterStop'], 4093, 'a clean stop with containers attached keeps the kernel-ipip fan');
+  t.is(res?.['routesAfterDown'], 0);
+  t.is(res?.['nexthopsAfterDown'], 0);
+  t.is(res?.['tunl0UpAfterDown'], false);
   t.is(res?.['userspaceHostOutDestUnreachs'], 0);
 });

@@ -11,7 +11,7 @@ import type { LevelWithSilent } from 'pino';
 
 export class UsageError extends Error {}
 
-export const VERBS = ['run', 'map', 'plan', 'show', 'demo', 'integrate', 'install-service', 'help'] as const;
+export const VERBS = ['run', 'map', 'plan', 'show', 'down', 'demo', 'integrate', 'install-service', 'help'] as const;
 export type Verb = (typeof VERBS)[number];
 
 const OPTIONS = {
@@ -31,6 +31,7 @@ const OPTIONS = {
   'runtime-dir': { type: 'string' },
   'log-level': { type: 'string' },
   json: { type: 'boolean' },
+  force: { type: 'boolean' },
   hosts: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -56,6 +57,8 @@ export interface Args {
   readonly runtimeDir: string | undefined;
   readonly logLevel: LevelWithSilent;
   readonly json: boolean;
+  /** `down`: remove fans even while containers are attached. */
+  readonly force: boolean;
   readonly hosts: number;
   readonly help: boolean;
 }
@@ -110,6 +113,7 @@ export function parseCommandLine(argv: readonly string[]): Args {
     runtimeDir: v['runtime-dir'],
     logLevel: logLevel as LevelWithSilent,
     json: v.json ?? false,
+    force: v.force ?? false,
     hosts: int('hosts', v.hosts, 2, 8) ?? 3,
     help: v.help ?? false,
   };
@@ -192,6 +196,15 @@ addresses, routes, sysctls, dataplane and why), changing nothing.
 Shows the fans of the daemon running in this network namespace, its
 dataplane and its counters. Needs root.
 `,
+  down: `fand down [--force] [--runtime-dir DIR]
+
+Removes what fand keeps on this host after it stopped: the fans whose
+bridges had containers attached (a clean stop leaves those in place so the
+containers keep their addresses, and the next start adopts them), or what a
+killed fand left. Refuses while fand runs here, and while a fan's bridge
+has ports, naming them; --force removes them anyway, cutting the
+containers off. Needs root.
+`,
   demo: `fand demo [--hosts N] [--workers N]
 
 Builds N hosts (default 3) in network namespaces on one underlay bridge, each
@@ -211,6 +224,6 @@ Configure fans in /etc/network/fan, then: systemctl enable --now fand
 `,
   help: `fand — Fan networking for every Linux host
 
-Commands: run (default), map, plan, show, demo, integrate, install-service, help. 'fand COMMAND --help' for each.
+Commands: run (default), map, plan, show, down, demo, integrate, install-service, help. 'fand COMMAND --help' for each.
 `,
 };

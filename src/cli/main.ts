@@ -56,7 +56,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       case 'plan': {
-        const { prepare } = await import('../daemon.js');
+        const { prepare } = await import('../daemon/index.js');
         const { IpCommand } = await import('../host/ip.js');
         const { describe } = await import('../host/resources.js');
         const specs = loadSpecs(a);
@@ -82,6 +82,21 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(a.json ? JSON.stringify(reply, null, 2) + '\n' : formatShow(reply as Parameters<typeof formatShow>[0]));
         return 0;
       }
+      case 'down': {
+        if (a.positionals.length) throw new UsageError(`unexpected argument '${a.positionals[0]}'`);
+        const { down, DownRefused } = await import('../daemon/down.js');
+        const { runtimePaths } = await import('../control/paths.js');
+        const { IpCommand } = await import('../host/ip.js');
+        try {
+          const r = await down(new IpCommand(), runtimePaths(a.runtimeDir), a.force);
+          process.stdout.write(r.removed.length ? r.removed.map((l) => `${l}\n`).join('') : 'nothing of fand\'s is configured in this network namespace\n');
+          for (const e of r.errors) process.stderr.write(`fand: down: ${e}\n`);
+          return r.errors.length ? 1 : 0;
+        } catch (e) {
+          if (e instanceof DownRefused) { process.stderr.write(`fand: down: ${e.message}\n`); return 1; }
+          throw e;
+        }
+      }
       case 'demo': {
         const { runDemo } = await import('../demo/demo.js');
         return await runDemo({ hosts: a.hosts, workers: a.workers });
@@ -94,7 +109,7 @@ export async function main(argv: readonly string[]): Promise<number> {
           throw new UsageError(kind === undefined ? `integrate: say for what (${INTEGRATIONS.join(', ')})` : `integrate: unknown kind '${kind}' (kinds: ${INTEGRATIONS.join(', ')})`);
         }
         if (a.positionals.length > 1) throw new UsageError(`unexpected argument '${a.positionals[1]}'`);
-        const { prepare } = await import('../daemon.js');
+        const { prepare } = await import('../daemon/index.js');
         const { IpCommand } = await import('../host/ip.js');
         const specs = loadSpecs(a);
         const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, nat: a.nat, lookOnly: true, log: makeLogger('silent') }, new IpCommand());
@@ -111,7 +126,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'run': {
         if (a.positionals.length) throw new UsageError(`unexpected argument '${a.positionals[0]}'`);
         const specs = loadSpecs(a);
-        const { runDaemon } = await import('../daemon.js');
+        const { runDaemon } = await import('../daemon/index.js');
         return await runDaemon({
           specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, runtimeDir: a.runtimeDir,
           checkInnerSource: a.checkInnerSource, nat: a.nat, directSend: a.directSend, metrics: a.metrics, log: makeLogger(a.logLevel), reloadSpecs: () => loadSpecs(a),

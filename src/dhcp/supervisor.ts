@@ -70,3 +70,10 @@ export class DhcpSupervisor {
     }
   }
 }
+
+/** The lease files of this network namespace's fans (`fand down` removes them with the fans). */
+export async function leaseFilesOf(paths: RuntimePaths): Promise<string[]> {
+  const prefix = `dhcp-${netnsId()}-`;
+  const names = await readdir(paths.dir).catch(() => [] as string[]);
+  return names.filter((n) => n.startsWith(prefix) && n.endsWith('.leases')).map((n) => join(paths.dir, n));
+}

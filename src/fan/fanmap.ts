@@ -322,6 +322,21 @@ export function bridgeNameFor(slice: { network: Ipv4; prefix: number }): string 
   return octetName('fan-', slice);
 }
 
+/**
+ * The fan bridge's Ethernet address: locally administered unicast (first
+ * octet 0x02), then 0xfa, then the slice's network address:
+ * 250.3.4.0/24 -> 02:fa:fa:03:04:00. Without a fixed address a Linux bridge
+ * takes the lowest address of its ports (net/bridge/br_stp_if.c,
+ * br_stp_recalculate_bridge_id) and changes it when that port leaves, and
+ * every container's ARP entry for its gateway goes stale until it expires.
+ * Derived from the slice, it is the same across restarts and unique across
+ * the fan (slices never overlap).
+ */
+export function bridgeMacFor(slice: { network: Ipv4 }): string {
+  const n = slice.network >>> 0;
+  return ['02', 'fa', ...[24, 16, 8, 0].map((s) => ((n >>> s) & 255).toString(16).padStart(2, '0'))].join(':');
+}
+
 /** Tunnel device name of an overlay (see the naming rule above). */
 export function tunNameFor(overlay: Cidr): string {
   return octetName('ftun-', overlay);

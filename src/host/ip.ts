@@ -24,6 +24,8 @@ export interface LinkInfo {
   readonly mtu: number;
   readonly up: boolean;
   readonly master: string | undefined;
+  /** Ethernet address (lowercase, colon-separated); undefined for devices without one (TUN). */
+  readonly mac?: string | undefined;
   readonly tun: TunInfo | undefined;
 }
 
@@ -80,7 +82,7 @@ export async function ipNeighbours(): Promise<{ dst?: string; dev?: string; llad
 }
 
 interface IpLinkJson {
-  ifname: string; ifindex: number; mtu: number; flags?: string[]; master?: string;
+  ifname: string; ifindex: number; mtu: number; flags?: string[]; master?: string; address?: string; link_type?: string;
   linkinfo?: { info_kind?: string; info_data?: { type?: string; pi?: boolean; vnet_hdr?: boolean; multi_queue?: boolean; persist?: boolean } };
 }
 
@@ -108,6 +110,7 @@ export class IpCommand implements HostNet {
         mtu: l.mtu,
         up: (l.flags ?? []).includes('UP'),
         master: l.master,
+        mac: l.link_type === 'ether' ? l.address : undefined,
         tun: kind === 'tun' && d
           ? { multiQueue: !!d.multi_queue, persist: !!d.persist, vnetHdr: !!d.vnet_hdr, pi: !!d.pi, type: d.type ?? 'tun' }
           : undefined,

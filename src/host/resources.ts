@@ -2,9 +2,16 @@
 // stable id. `fand plan` prints them, `ensure` makes the host match them and
 // `teardown` removes those fand created. Nothing here does I/O.
 
-export type Resource =
+/**
+ * `fan` names the bridge of the one fan a resource belongs to; resources that
+ * serve every fan (ip_forward, NAT, tunl0) have none. A clean stop keeps the
+ * resources of fans that still have containers attached (daemon/shutdown.ts).
+ */
+export type Resource = ResourceKind & { readonly fan?: string };
+
+export type ResourceKind =
   | { readonly kind: 'sysctl'; readonly id: string; readonly key: string; readonly value: string }
-  | { readonly kind: 'bridge'; readonly id: string; readonly name: string; readonly mtu: number }
+  | { readonly kind: 'bridge'; readonly id: string; readonly name: string; readonly mtu: number; readonly mac?: string }
   | { readonly kind: 'address'; readonly id: string; readonly dev: string; readonly cidr: string }
   | { readonly kind: 'tun'; readonly id: string; readonly name: string; readonly mtu: number; readonly txqueuelen: number; readonly vnetHdr: boolean }
   | { readonly kind: 'route'; readonly id: string; readonly dst: string; readonly dev: string; readonly src: string }
@@ -20,7 +27,7 @@ export type Resource =
   | { readonly kind: 'blackhole-rule'; readonly id: string; readonly iif: string; readonly pref: number };
 
 export const sysctl = (key: string, value: string): Resource => ({ kind: 'sysctl', id: `sysctl:${key}`, key, value });
-export const bridge = (name: string, mtu: number): Resource => ({ kind: 'bridge', id: `bridge:${name}`, name, mtu });
+export const bridge = (name: string, mtu: number, mac?: string): Resource => ({ kind: 'bridge', id: `bridge:${name}`, name, mtu, ...(mac ? { mac } : {}) });
 export const address = (dev: string, cidr: string): Resource => ({ kind: 'address', id: `address:${dev}:${cidr}`, dev, cidr });
 export const tun = (name: string, mtu: number, txqueuelen: number, vnetHdr = false): Resource =>
   ({ kind: 'tun', id: `tun:${name}`, name, mtu, txqueuelen, vnetHdr });
@@ -38,7 +45,7 @@ export const blackholeRule = (iif: string, pref: number): Resource => ({ kind: '
 export function describe(r: Resource): string {
   switch (r.kind) {
     case 'sysctl': return `sysctl  ${r.key} = ${r.value}`;
-    case 'bridge': return `bridge  ${r.name} mtu ${r.mtu}`;
+    case 'bridge': return `bridge  ${r.name} mtu ${r.mtu}${r.mac ? ` address ${r.mac}` : ''}`;
     case 'address': return `address ${r.cidr} on ${r.dev}`;
     case 'tun': return `tun     ${r.name} mtu ${r.mtu} multi-queue txqueuelen ${r.txqueuelen}${r.vnetHdr ? ' vnet_hdr' : ''}`;
     case 'route': return `route   ${r.dst} dev ${r.dev} src ${r.src}`;

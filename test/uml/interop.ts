@@ -2,7 +2,8 @@
 // loaded): three hosts on one underlay bridge. Two run fand in `auto`, which
 // must pick kernel-ipip; one is forced to userspace. Every container pings
 // every other, TCP crosses between a kernel host and the userspace host both
-// ways, and stopping a kernel-ipip fand removes all of its routes.
+// ways; a clean stop keeps the kernel-ipip fan forwarding for its containers,
+// and `fand down --force` removes all of its routes.
 // Prints one JSON line with everything it saw; exit 0 when all held.
 import { Lab, tcpTransfer, FAND_BIN } from '../../src/demo/lab.js';
 import { inNs, run } from '../../src/demo/exec.js';
@@ -91,17 +92,26 @@ try {
   out['userspaceHostOutDestUnreachs'] = Number(snmp[1]!.split(/\s+/)[names.indexOf('OutDestUnreachs')]);
   check(out['userspaceHostOutDestUnreachs'] === 0, 'the userspace host sent ICMP destination unreachable');
 
+  // A clean stop with containers attached keeps the kernel-ipip fan, and the
+  // kernel keeps forwarding without fand; `fand down --force` then removes it all.
   const t1 = Date.now();
   const code = await lab.stopFand(k1, 'SIGTERM', 120_000);
   out['stopMs'] = Date.now() - t1;
   out['stopExit'] = code;
-  out['routesAfterStop'] = await count(k1.ns, 'route');
-  out['nexthopsAfterStop'] = await count(k1.ns, 'nexthop');
-  const tunl0 = JSON.parse((await run('ip', ['-n', k1.ns, '-j', 'link', 'show', 'tunl0'])).stdout) as { flags: string[] }[];
-  out['tunl0UpAfterStop'] = tunl0[0]!.flags.includes('UP');
   check(code === 0, 'fand in kernel-ipip mode did not stop cleanly');
-  check(out['routesAfterStop'] === 0 && out['nexthopsAfterStop'] === 0, 'routes left after stop');
-  check(out['tunl0UpAfterStop'] === false, 'tunl0 left up after stop');
+  out['routesAfterStop'] = await count(k1.ns, 'route');
+  check(out['routesAfterStop'] === REMOTE, 'a clean stop removed the routes under the containers');
+  check(await lab.ping(k1.containers[0]!.ns, u3.containers[0]!.address, 1, 5), 'the kernel stopped forwarding when fand stopped');
+  const t2 = Date.now();
+  const down = await inNs(k1.ns, process.execPath, [FAND_BIN, 'down', '--force'], 120_000);
+  out['downMs'] = Date.now() - t2;
+  check(/removed the routes of 250\.0\.0\.0\/8 via tunl0/.test(down.stdout), `fand down --force said: ${down.stdout}`);
+  out['routesAfterDown'] = await count(k1.ns, 'route');
+  out['nexthopsAfterDown'] = await count(k1.ns, 'nexthop');
+  const tunl0 = JSON.parse((await run('ip', ['-n', k1.ns, '-j', 'link', 'show', 'tunl0'])).stdout) as { flags: string[] }[];
+  out['tunl0UpAfterDown'] = tunl0[0]!.flags.includes('UP');
+  check(out['routesAfterDown'] === 0 && out['nexthopsAfterDown'] === 0, 'routes left after fand down');
+  check(out['tunl0UpAfterDown'] === false, 'tunl0 left up after fand down');
   stamp('stopped');
 } catch (e) {
   problems.push(`error: ${(e as Error).message}`);

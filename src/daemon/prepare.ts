@@ -1,0 +1,41 @@
+// Everything that can be decided without touching the host: the fans
+// resolved against the host's interfaces, the dataplane and why, and the
+// plan of host resources. `fand plan` and `fand integrate` stop here.
+import { resolveFans } from '../fan/resolve.js';
+import { chooseDataplane, probeKernel, type Choice, type KernelFacts } from '../dataplane/select.js';
+import { KernelIpipDataplane } from '../dataplane/kernel-ipip/index.js';
+import { KernelFanDataplane } from '../dataplane/kernel-fan/index.js';
+import type { Dataplane, DataplaneMode } from '../dataplane/dataplane.js';
+import { UserspaceDataplane } from '../dataplane/userspace/index.js';
+import { makePlan, type Plan } from '../plan.js';
+import type { HostNet } from '../host/ip.js';
+import type { ResolvedFan } from '../fan/resolved.js';
+import type { DaemonOptions } from './options.js';
+
+/** Builds the dataplane object for a mode (a lookup, not a chain of ifs). */
+const DATAPLANES: Record<DataplaneMode, (o: DaemonOptions, k: KernelFacts) => Dataplane> = {
+  userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip, o.directSend ?? true),
+  'kernel-ipip': () => new KernelIpipDataplane(),
+  'kernel-fan': () => new KernelFanDataplane(),
+};
+
+export interface Prepared {
+  readonly fans: ResolvedFan[];
+  readonly choice: Choice;
+  readonly dp: Dataplane;
+  readonly plan: Plan;
+}
+
+export async function prepare(opts: DaemonOptions, host: HostNet): Promise<Prepared> {
+  const fans = await resolveFans(opts.specs, host, { mtu: opts.mtu });
+  const facts = await probeKernel(!opts.lookOnly);
+  const choice = chooseDataplane(opts.dataplane, facts);
+  const dp = DATAPLANES[choice.mode](opts, facts);
+  return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp, opts.nat ?? true) };
+}
+
+/** The plan for another set of fans with the same dataplane (reload). */
+export async function replan(opts: DaemonOptions, host: HostNet, choice: Choice, dp: Dataplane, specs: DaemonOptions['specs']): Promise<{ fans: ResolvedFan[]; plan: Plan }> {
+  const fans = await resolveFans(specs, host, { mtu: opts.mtu });
+  return { fans, plan: makePlan(fans, choice, opts.workers, dp, opts.nat ?? true) };
+}

@@ -4,6 +4,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { parse as parseYaml } from 'yaml';
 import { run } from '../src/demo/exec.js';
+import { Lab } from '../src/demo/lab.js';
 import type { FanSummary } from '../src/plan.js';
 import { contains, formatCidr, lastOf, maskOf, parseIpv4, type Cidr } from '../src/fan/ipv4.js';
 import { maxHostReserve } from '../src/fan/fanmap.js';
@@ -268,4 +269,29 @@ test('fand integrate with an unknown or missing kind exits 2 and lists the kinds
   const none = await fand(['integrate', ...fan]);
   t.is(none.code, 2);
   t.regex(none.stderr, /docker, lxd, cni/);
+});
+
+test('fand integrate describes the running daemon: its host-reserve without being told, and the options that differ named', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('intr'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const h = lab.hosts[0]!;
+  await lab.startFand(h, ['--workers', '1', '--host-reserve', '3']);
+  // no options at all: the running daemon's fan, host-reserve 3 included
+  const bare = await fand(['integrate', 'docker', '--json'], h.ns);
+  t.is(bare.code, 0, bare.stderr);
+  const args = (JSON.parse(bare.stdout) as { args: string[] }).args;
+  t.true(args.includes('fand-reserved-250-1-10-2=250.1.10.2') && args.includes('fand-reserved-250-1-10-3=250.1.10.3'), args.join(' '));
+  t.is(bare.stderr, '');
+  // the options without --host-reserve: still the running daemon's, and the difference is named
+  const typed = await fand(['integrate', 'cni', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16'], h.ns);
+  t.is(typed.code, 0, typed.stderr);
+  t.regex(typed.stderr, /fan 250\.0\.0\.0\/8: hostReserve is 3 in the running daemon but 1 in the options given; using the running daemon's/);
+  const range = (JSON.parse(typed.stdout) as CniConflist).plugins[0]!.ipam.ranges[0]![0]!;
+  t.is(range.rangeStart, '250.1.10.4');
+  // no daemon: computed, and said so
+  await lab.stopFand(h);
+  const cold = await fand(['integrate', 'docker', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16'], h.ns);
+  t.is(cold.code, 0, cold.stderr);
+  t.regex(cold.stdout, /^# NOTE: fand is not running in this network namespace/m);
 });

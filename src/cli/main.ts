@@ -109,12 +109,24 @@ export async function main(argv: readonly string[]): Promise<number> {
           throw new UsageError(kind === undefined ? `integrate: say for what (${INTEGRATIONS.join(', ')})` : `integrate: unknown kind '${kind}' (kinds: ${INTEGRATIONS.join(', ')})`);
         }
         if (a.positionals.length > 1) throw new UsageError(`unexpected argument '${a.positionals[1]}'`);
-        const { prepare } = await import('../daemon/index.js');
-        const { IpCommand } = await import('../host/ip.js');
-        const specs = loadSpecs(a);
-        const { plan } = await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, nat: a.nat, lookOnly: true, log: makeLogger('silent') }, new IpCommand());
-        // plan.fans holds only the fans not marked off.
-        process.stdout.write(plan.fans.map((f) => formatIntegration(kind, f, a.json)).join(''));
+        const { chooseSource, summaryOf } = await import('../integrate/source.js');
+        const { runtimePaths } = await import('../control/paths.js');
+        const { request } = await import('../control/server.js');
+        // The running daemon's fans first: the engine must match what runs.
+        const reply = await request(runtimePaths(a.runtimeDir).socket, { cmd: 'show' }, 2000).catch(() => undefined) as { fans?: Record<string, unknown>[] } | undefined;
+        const running = reply?.fans?.map(summaryOf);
+        let configured;
+        if (fansFromArgs(a).length > 0 || a.config || existsSync(DEFAULT_CONFIG) || !running) {
+          const { prepare } = await import('../daemon/index.js');
+          const { IpCommand } = await import('../host/ip.js');
+          const specs = loadSpecs(a);
+          configured = (await prepare({ specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, checkInnerSource: a.checkInnerSource, nat: a.nat, lookOnly: true, log: makeLogger('silent') }, new IpCommand())).plan.fans;
+        }
+        const source = chooseSource(running, configured);
+        // Notes: comments in the docker script, stderr for the YAML and JSON outputs.
+        if (kind === 'docker' && !a.json) process.stdout.write(source.notes.map((n) => `# NOTE: ${n}\n`).join(''));
+        else for (const n of source.notes) process.stderr.write(`fand: integrate: ${n}\n`);
+        process.stdout.write(source.fans.map((f) => formatIntegration(kind, f, a.json)).join(''));
         return 0;
       }
       case 'install-service': {

@@ -68,6 +68,9 @@ test('reload adds and removes fans while a ping flood on the unchanged fan loses
   t.regex(String(rejected['msg']), /fan:1: unknown option 'dhcpp'/);
 
   const out = (await flood).stdout;
+  // Rejected once, in one message: the running configuration is not re-read behind the operator's back.
+  const errors = h1.fand!.logs.filter((l) => (l['level'] as number) >= 50).map((l) => String(l['msg']));
+  t.deepEqual(errors, [String(rejected['msg'])]);
   t.regex(out, /600 packets transmitted, 600 received, 0% packet loss/, out);
   t.true(await lab.ping(a.ns, b.address), 'the running fan stopped after a rejected reload');
   // A clean stop keeps the fan its container is attached to.

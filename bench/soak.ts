@@ -3,16 +3,21 @@
 // traffic between containers on different hosts — TCP transfers checked by
 // sha256, numbered UDP datagrams checked one by one, pings — while the daemon
 // of one host after another is restarted, alternating SIGKILL (the next fand
-// must repair the host from its state file) and SIGTERM (clean teardown, then
-// a fresh start). It measures how long each daemon takes to come back and for
-// traffic through its host to flow again, samples every daemon's RSS, and at
-// the end checks each daemon's counters (in.received = rx.packets + in.*
-// drops, out.read = tx.packets + out.* drops).
+// must repair the host from its state file) and SIGTERM (a clean stop keeps
+// the fan for the attached containers, and the next start adopts it). Neither
+// may need the containers re-attached. It measures how long each daemon takes
+// to come back and for traffic through its host to flow again, samples every
+// daemon's RSS, and at the end checks each daemon's counters (in.received =
+// rx.packets + in.* drops, out.read = tx.packets + out.* drops).
 //
 // A failed transfer is "interrupted" when one of its endpoints' hosts was
 // being restarted while it ran (expected); otherwise it is a failure. Loss of
 // UDP datagrams is reported, never a failure; a datagram that arrives
-// corrupted or twice always is.
+// corrupted, twice or at the wrong socket always is. Timings (how long a
+// restart took, how long until traffic flowed) are measured and reported
+// against TARGETS, never a failure: on a busy machine they only say how busy
+// it was. What must happen at all is waited for with the lab's patience
+// (PATIENCE_MS) and is a failure when it does not.
 //   npm run soak -- [--minutes N] [--restart-every S] [--hosts N] [--workers N] [--seed N] [--json FILE]
 // Exit status 1 when any check in BOUNDS or the summary's `failures` fails.
 import { spawn } from 'node:child_process';
@@ -20,17 +25,21 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FAND_BIN, Lab, tcpTransfer, udpTransfer, type LabContainer, type LabHost } from '../src/demo/lab.js';
+import { FAND_BIN, Lab, PATIENCE_MS, STALL_MS, tcpTransfer, udpTransfer, type LabContainer, type LabHost } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 
 const MiB = 1 << 20;
 
-/** What the soak holds fand to; anything beyond is listed in `failures`. */
-export const BOUNDS = {
+/** What a restart should take on a quiet machine: reported (`slow` in the summary), never a failure. */
+export const TARGETS = {
   /** A restarted fand logs "fand is up" within this. */
   upMs: 10_000,
-  /** Once it is up (and, after SIGTERM, the containers re-attached), pings through its host flow again within this. */
+  /** Once it is up, pings through its host flow again within this (the issue: "within about a second"). */
   resumeMs: 2_000,
+} as const;
+
+/** What the soak holds fand to; anything beyond is listed in `failures`. */
+export const BOUNDS = {
   /** Per daemon: highest RSS sample minus its first sample. */
   rssGrowthMiB: 100,
   /** Any daemon's RSS, any time. */
@@ -49,7 +58,8 @@ export interface SoakOptions {
   /** TCP lanes: each runs one transfer after another. */
   tcpLanes?: number;
   tcpBytes?: number;
-  tcpTimeoutS?: number;
+  /** A transfer that moves nothing for this long has failed (default: the lab's STALL_MS). */
+  tcpStallS?: number;
   udpCount?: number;
   rssEveryS?: number;
   seed?: number;
@@ -65,13 +75,15 @@ export interface RestartRecord {
   /** The old daemon's exit code (null: killed by a signal). */
   exitCode: number | null;
   stopMs: number;
-  /** Spawn to "fand is up"; null: it did not come up within BOUNDS.upMs. */
+  /** Spawn to "fand is up"; null: it did not come up within PATIENCE_MS. */
   upMs: number | null;
   /** The new daemon logged that it repaired the state of the killed one. */
   repaired: boolean;
-  /** The containers' ports had to be put back on the bridge (always after SIGTERM, which removes it). */
+  /** The new daemon logged that it adopted what the stopped one kept for its containers. */
+  adopted: boolean;
+  /** The containers' ports had to be put back on the bridge: a failure (neither a kill nor a clean stop may cut them off). */
   reattached: boolean;
-  /** Up (and re-attached) to the first ping reply in both directions through the host; null: none within 10 s. */
+  /** Up to the first ping reply in both directions through the host; null: none within PATIENCE_MS. */
   resumeMs: number | null;
   /** Signal to the first ping reply in both directions: the whole outage as traffic saw it. */
   outageMs: number | null;
@@ -83,11 +95,14 @@ export interface SoakSummary {
   failures: string[];
   options: Required<Omit<SoakOptions, 'log' | 'maxRestarts'>> & { maxRestarts: number | null };
   bounds: typeof BOUNDS;
+  targets: typeof TARGETS;
+  /** Timings over TARGETS: reported, not failures. */
+  slow: string[];
   startedAt: string;
   /** Traffic seconds actually run. */
   seconds: number;
   tcp: { ok: number; failed: number; interrupted: number; corrupted: number; mib: number; mibPerS: number; errors: string[] };
-  udp: { runs: number; failed: number; interrupted: number; sent: number; received: number; lost: number; lostDuringRestarts: number; bad: number; duplicates: number; errors: string[]; lossy: string[] };
+  udp: { runs: number; failed: number; interrupted: number; sent: number; received: number; lost: number; lostDuringRestarts: number; bad: number; duplicates: number; misdelivered: number; errors: string[]; lossy: string[] };
   /**
    * Where packets were lost outside fand's own counters: UDP receive-buffer
    * overflows in the containers (a receiver that did not keep up), datagrams
@@ -178,7 +193,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
     workers: opts.workers ?? 2,
     tcpLanes: opts.tcpLanes ?? 3,
     tcpBytes: opts.tcpBytes ?? 4 * MiB,
-    tcpTimeoutS: opts.tcpTimeoutS ?? 20,
+    tcpStallS: opts.tcpStallS ?? STALL_MS / 1000,
     udpCount: opts.udpCount ?? 2000,
     rssEveryS: opts.rssEveryS ?? 10,
     seed: opts.seed ?? Math.floor(Math.random() * 2 ** 31),
@@ -190,7 +205,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
   const fandArgs = ['--workers', String(o.workers)];
 
   const tcp = { ok: 0, failed: 0, interrupted: 0, corrupted: 0, bytes: 0, errors: [] as string[] };
-  const udp = { runs: 0, failed: 0, interrupted: 0, sent: 0, received: 0, lost: 0, lostDuringRestarts: 0, bad: 0, duplicates: 0, errors: [] as string[], lossy: [] as string[] };
+  const udp = { runs: 0, failed: 0, interrupted: 0, sent: 0, received: 0, lost: 0, lostDuringRestarts: 0, bad: 0, duplicates: 0, misdelivered: 0, errors: [] as string[], lossy: [] as string[] };
   const ping = { ok: 0, failed: 0, interrupted: 0, errors: [] as string[] };
   const note = (list: string[], msg: string) => { if (list.length < 10) list.push(msg.slice(0, 400)); };
   const restarts: RestartRecord[] = [];
@@ -257,7 +272,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       const [a, b] = pair();
       const from = Date.now();
       try {
-        const r = await tcpTransfer(a.ns, b.ns, b.address, o.tcpBytes, nextPort(), o.tcpTimeoutS * 1000);
+        const r = await tcpTransfer(a.ns, b.ns, b.address, o.tcpBytes, nextPort(), o.tcpStallS * 1000);
         if (r.sent.bytes !== o.tcpBytes || r.received.bytes !== r.sent.bytes || r.received.sha256 !== r.sent.sha256) {
           tcp.corrupted++;
           note(tcp.errors, `t=${at()}s corrupted ${a.address} -> ${b.address}: sent ${r.sent.bytes} B ${r.sent.sha256}, received ${r.received.bytes} B ${r.received.sha256}`);
@@ -275,17 +290,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       const [a, b] = pair();
       const from = Date.now();
       try {
-        const r = await udpTransfer(a.ns, b.ns, b.address, o.udpCount, 1200, 4, nextPort());
-        const lost = o.udpCount - r.received;
+        const r = await udpTransfer(a.ns, b.ns, b.address, o.udpCount, 1200, 4, nextPort(), a.address);
+        const lost = r.lost;
         udp.runs++;
         udp.sent += o.udpCount;
         udp.received += r.received;
         udp.lost += lost;
         udp.bad += r.bad;
         udp.duplicates += r.duplicates;
+        udp.misdelivered += r.misdelivered;
         if (touched([a.host.index, b.host.index], from, Date.now())) udp.lostDuringRestarts += lost;
-        const what = `t=${round1((from - t0) / 1000)}-${at()}s ${a.address} -> ${b.address}: ${lost} lost, ${r.bad} bad, ${r.duplicates} duplicated of ${o.udpCount}`;
-        if (r.bad || r.duplicates) note(udp.errors, what);
+        const what = `t=${round1((from - t0) / 1000)}-${at()}s ${a.address} -> ${b.address}: ${lost} lost, ${r.bad} bad, ${r.duplicates} duplicated, ${r.misdelivered} misdelivered of ${o.udpCount}`;
+        if (r.bad || r.duplicates || r.misdelivered) note(udp.errors, what);
         if (lost > o.udpCount / 10) note(udp.lossy, what);
       } catch (e) {
         if (touched([a.host.index, b.host.index], from, Date.now())) udp.interrupted++;
@@ -296,7 +312,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
     const pingOnce = async () => {
       const [a, b] = pair();
       const from = Date.now();
-      if (await lab.ping(a.ns, b.address, 2, 2)) { ping.ok++; return; }
+      if (await lab.ping(a.ns, b.address, 2)) { ping.ok++; return; }
       if (touched([a.host.index, b.host.index], from, Date.now())) ping.interrupted++;
       else { ping.failed++; note(ping.errors, `t=${at()}s ${a.address} -> ${b.address}: no reply to 2 pings`); }
     };
@@ -304,7 +320,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
     const restart = async (h: LabHost, signal: 'SIGKILL' | 'SIGTERM'): Promise<void> => {
       const win: Window = { host: h.index, from: Date.now(), to: Infinity };
       windows.push(win);
-      const rec: RestartRecord = { host: name(h), signal, at: at(), exitCode: null, stopMs: 0, upMs: null, repaired: false, reattached: false, resumeMs: null, outageMs: null };
+      const rec: RestartRecord = { host: name(h), signal, at: at(), exitCode: null, stopMs: 0, upMs: null, repaired: false, adopted: false, reattached: false, resumeMs: null, outageMs: null };
       restarts.push(rec);
       log(`t=${rec.at}s restart ${rec.host} with ${signal}`);
       const old = h.fand;
@@ -314,17 +330,18 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
         if (old) retired.push({ host: name(h), logs: old.logs });
         const spawnAt = Date.now();
         try {
-          await lab.startFand(h, fandArgs, BOUNDS.upMs);
+          await lab.startFand(h, fandArgs);
           rec.upMs = Date.now() - spawnAt;
         } catch (e) {
-          // Recorded as a failure; one more try with the lab's own patience, so the soak goes on.
+          // Recorded as a failure; one more try, so the soak goes on.
           rec.error = (e as Error).message.slice(0, 400);
           if (h.fand) { retired.push({ host: name(h), logs: h.fand.logs }); await lab.stopFand(h, 'SIGKILL'); }
           await lab.startFand(h, fandArgs);
         }
         rec.repaired = h.fand!.logs.some((l) => /did not stop cleanly: repairing/.test(String(l['msg'])));
-        // SIGTERM removed the bridge with everything else; after SIGKILL the
-        // bridge must have been kept, ports and all.
+        rec.adopted = h.fand!.logs.some((l) => /^adopting what the last fand/.test(String(l['msg'])));
+        // Both a kill and a clean stop leave the bridge in place, ports and
+        // all (a clean stop keeps a fan that has containers attached).
         const ports = (JSON.parse((await run('ip', ['-n', h.ns, '-j', 'link', 'show', 'master', h.bridge]).catch(() => ({ stdout: '[]' }))).stdout) as { ifname: string }[]).map((l) => l.ifname);
         if (!h.containers.every((_, j) => ports.includes(`c${j + 1}`))) {
           await lab.attachContainers(h);
@@ -334,7 +351,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
         const other = lab.hosts[h.index % lab.hosts.length]!; // the next host (index is 1-based)
         const here = h.containers[0]!;
         const there = other.containers[0]!;
-        const [outT, inT] = await Promise.all([firstReply(here.ns, there.address, 10_000), firstReply(there.ns, here.address, 10_000)]);
+        const [outT, inT] = await Promise.all([firstReply(here.ns, there.address, PATIENCE_MS), firstReply(there.ns, here.address, PATIENCE_MS)]);
         if (outT !== null && inT !== null) {
           rec.resumeMs = Math.max(outT, inT) - readyAt;
           rec.outageMs = Math.max(outT, inT) - win.from;
@@ -344,7 +361,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       } finally {
         win.to = Date.now();
         sampleRss(); // the new daemon's first sample: its growth is measured from here
-        log(`t=${at()}s ${rec.host} back: stop ${rec.stopMs} ms (exit ${rec.exitCode}), up ${rec.upMs ?? '-'} ms${rec.repaired ? ' (repaired)' : ''}${rec.reattached ? ', re-attached' : ''}, traffic resumed ${rec.resumeMs ?? 'never'} ms after (outage ${rec.outageMs ?? '-'} ms)${rec.error ? `; ${rec.error}` : ''}`);
+        log(`t=${at()}s ${rec.host} back: stop ${rec.stopMs} ms (exit ${rec.exitCode}), up ${rec.upMs ?? '-'} ms${rec.repaired ? ' (repaired)' : ''}${rec.adopted ? ' (adopted)' : ''}${rec.reattached ? ', re-attached' : ''}, traffic resumed ${rec.resumeMs ?? 'never'} ms after (outage ${rec.outageMs ?? '-'} ms)${rec.error ? `; ${rec.error}` : ''}`);
       }
     };
 
@@ -374,13 +391,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
 
     // Counters: once traffic has stopped, every packet a worker took in is
     // either forwarded or dropped with a reason. A reading can still catch a
-    // worker between its batch's counter updates, so an imbalance must persist.
-    await sleep(1000);
+    // worker between its batch's counter updates (or packets still draining
+    // on a busy machine), so an imbalance must persist for 30 s.
     const counters: SoakSummary['counters'] = [];
     for (const h of lab.hosts) {
       let entry: SoakSummary['counters'][number] = { host: name(h), ok: false, workers: '', fans: [] };
-      for (let attempt = 0; attempt < 3 && !entry.ok; attempt++) {
-        if (attempt) await sleep(500);
+      for (const until = Date.now() + 30_000; !entry.ok && Date.now() < until;) {
+        await sleep(500);
         try {
           const s = JSON.parse((await inNs(h.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as ShowJson;
           const fans = s.fans.map((f) => {
@@ -437,17 +454,22 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
     if (tcp.failed) failures.push(`tcp: ${tcp.failed} transfer(s) failed while neither endpoint's host was restarting`);
     if (udp.bad) failures.push(`udp: ${udp.bad} datagram(s) arrived corrupted`);
     if (udp.duplicates) failures.push(`udp: ${udp.duplicates} datagram(s) arrived twice`);
+    if (udp.misdelivered) failures.push(`udp: ${udp.misdelivered} datagram(s) arrived at the wrong socket or from the wrong source`);
     if (udp.failed) failures.push(`udp: ${udp.failed} run(s) failed while neither endpoint's host was restarting`);
     if (ping.failed) failures.push(`ping: ${ping.failed} ping(s) unanswered while neither endpoint's host was restarting`);
     if (tcp.ok === 0) failures.push('tcp: no transfer completed');
+    const slow: string[] = [];
     for (const r of restarts) {
       const what = `restart ${r.host} (${r.signal}, t=${r.at}s)`;
-      if (r.upMs === null) failures.push(`${what}: fand was not up within ${BOUNDS.upMs} ms${r.error ? `: ${r.error}` : ''}`);
+      if (r.upMs === null) failures.push(`${what}: fand was not up within ${PATIENCE_MS} ms${r.error ? `: ${r.error}` : ''}`);
       else if (r.error) failures.push(`${what}: ${r.error}`);
       if (r.signal === 'SIGTERM' && r.exitCode !== 0) failures.push(`${what}: the old daemon exited with ${r.exitCode} (0 expected after SIGTERM)`);
       if (r.signal === 'SIGKILL' && !r.repaired) failures.push(`${what}: the new daemon did not repair the killed one's state`);
-      if (r.resumeMs === null) failures.push(`${what}: traffic through the host did not resume within 10 s`);
-      else if (r.resumeMs > BOUNDS.resumeMs) failures.push(`${what}: traffic resumed ${r.resumeMs} ms after fand was up (bound ${BOUNDS.resumeMs} ms)`);
+      if (r.signal === 'SIGTERM' && !r.adopted) failures.push(`${what}: the new daemon did not adopt the fan the stopped one kept`);
+      if (r.reattached) failures.push(`${what}: the containers had to be re-attached to the bridge`);
+      if (r.resumeMs === null) failures.push(`${what}: traffic through the host did not resume within ${PATIENCE_MS} ms`);
+      if (r.upMs !== null && r.upMs > TARGETS.upMs) slow.push(`${what}: up after ${r.upMs} ms (target ${TARGETS.upMs} ms)`);
+      if (r.resumeMs !== null && r.resumeMs > TARGETS.resumeMs) slow.push(`${what}: traffic resumed ${r.resumeMs} ms after fand was up (target ${TARGETS.resumeMs} ms)`);
     }
     for (const r of rss) {
       if (!r.ok) failures.push(`rss ${r.host}: ${r.samples} sample(s), max ${r.maxMiB} MiB (bound ${BOUNDS.rssMaxMiB}), growth ${r.growthMiB} MiB (bound ${BOUNDS.rssGrowthMiB})`);
@@ -461,6 +483,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
       failures,
       options: o,
       bounds: BOUNDS,
+      targets: TARGETS,
+      slow,
       startedAt,
       seconds,
       tcp: { ok: tcp.ok, failed: tcp.failed, interrupted: tcp.interrupted, corrupted: tcp.corrupted, mib: round1(tcp.bytes / MiB), mibPerS: round1(tcp.bytes / MiB / seconds), errors: tcp.errors },
@@ -483,11 +507,11 @@ export function formatSummary(s: SoakSummary): string {
   const rows: string[][] = [['check', 'result']];
   rows.push(['traffic', `${s.seconds} s, ${s.options.hosts} hosts x 2 containers, ${s.options.workers} workers each, seed ${s.options.seed}`]);
   rows.push(['tcp transfers', `${s.tcp.ok} ok, ${s.tcp.failed} failed, ${s.tcp.interrupted} interrupted by a restart, ${s.tcp.corrupted} corrupted (${s.tcp.mib} MiB, ${s.tcp.mibPerS} MiB/s)`]);
-  rows.push(['udp datagrams', `${s.udp.runs} runs, ${s.udp.received}/${s.udp.sent} received, ${s.udp.lost} lost (${s.udp.lostDuringRestarts} across restarts), ${s.udp.bad} bad, ${s.udp.duplicates} duplicated; ${s.udp.failed} runs failed, ${s.udp.interrupted} interrupted`]);
+  rows.push(['udp datagrams', `${s.udp.runs} runs, ${s.udp.received}/${s.udp.sent} received, ${s.udp.lost} lost (${s.udp.lostDuringRestarts} across restarts), ${s.udp.bad} bad, ${s.udp.duplicates} duplicated, ${s.udp.misdelivered} misdelivered; ${s.udp.failed} runs failed, ${s.udp.interrupted} interrupted`]);
   rows.push(['kernel drops', `UDP receive buffers ${s.kernelDrops.udpRcvbufErrors}, UDP closed port ${s.kernelDrops.udpNoPorts}, TUN tx ${s.kernelDrops.tunTxDropped} (kernel to fand), TUN rx ${s.kernelDrops.tunRxDropped}`]);
   rows.push(['pings', `${s.ping.ok} ok, ${s.ping.failed} failed, ${s.ping.interrupted} interrupted by a restart`]);
   for (const r of s.restarts) {
-    rows.push([`restart ${r.host} ${r.signal} t=${r.at}s`, `stop ${r.stopMs} ms (exit ${r.exitCode}), up ${r.upMs ?? 'NOT'} ms${r.repaired ? ' repaired' : ''}${r.reattached ? ' re-attached' : ''}, traffic after ${r.resumeMs ?? 'never'} ms (outage ${r.outageMs ?? '-'} ms)`]);
+    rows.push([`restart ${r.host} ${r.signal} t=${r.at}s`, `stop ${r.stopMs} ms (exit ${r.exitCode}), up ${r.upMs ?? 'NOT'} ms${r.repaired ? ' repaired' : ''}${r.adopted ? ' adopted' : ''}${r.reattached ? ' re-attached' : ''}, traffic after ${r.resumeMs ?? 'never'} ms (outage ${r.outageMs ?? '-'} ms)`]);
   }
   for (const r of s.rss) rows.push([`rss ${r.host}`, `${r.minMiB}-${r.maxMiB} MiB over ${r.samples} samples of ${r.daemons} daemon(s), growth ${r.growthMiB} MiB${r.ok ? '' : ' OVER BOUND'}`]);
   for (const c of s.counters) {
@@ -497,6 +521,7 @@ export function formatSummary(s: SoakSummary): string {
   if (s.daemonErrors.length) rows.push(['daemon errors', s.daemonErrors.map((e) => `${e.host}: ${e.msg}`).join(' | ')]);
   const width = Math.max(...rows.map((r) => r[0]!.length));
   let out = rows.map((r) => `${r[0]!.padEnd(width)}  ${r[1]}`).join('\n') + '\n';
+  if (s.slow.length) out += `\nslower than on a quiet machine (reported, not a failure):\n${s.slow.map((l) => `  ${l}\n`).join('')}`;
   if (s.udp.lossy.length) out += `\nudp runs that lost more than 10% (first 10):\n${s.udp.lossy.map((l) => `  ${l}\n`).join('')}`;
   out += s.ok ? '\nsoak: ok\n' : `\nsoak: FAILED\n${s.failures.map((f) => `  - ${f}`).join('\n')}\n`;
   for (const e of [...s.tcp.errors, ...s.udp.errors, ...s.ping.errors]) out += `  ${e}\n`;

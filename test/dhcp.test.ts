@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DhcpServer, DNSMASQ_MISSING, dnsmasqArgs, findDnsmasq, netmaskOf, type DhcpLog } from '../src/dhcp/dnsmasq.js';
 import { inNs, run } from '../src/demo/exec.js';
-import { Lab } from '../src/demo/lab.js';
+import { Lab, PATIENCE_MS } from '../src/demo/lab.js';
 
 interface Line { level: string; o: Record<string, unknown>; m: string }
 function recorder(): DhcpLog & { lines: Line[] } {
@@ -19,7 +19,7 @@ function recorder(): DhcpLog & { lines: Line[] } {
   return { lines, info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = PATIENCE_MS): Promise<void> {
   const end = Date.now() + ms;
   while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
@@ -72,7 +72,7 @@ test('restarts back off 1 s, 2 s ... and stop() ends them', async (t) => {
   const s = new DhcpServer({ bridge: 'none0', first: '10.0.0.2', last: '10.0.0.9', prefixLen: 24, router: '10.0.0.1', mtu: 1450, leaseFile: join(dir, 'l'), binary: fake }, log);
   t.teardown(() => s.stop());
   await s.start();
-  await until('two restarts', () => s.restarts === 2, 8000);
+  await until('two restarts', () => s.restarts === 2);
   const warned = log.lines.filter((l) => l.level === 'warn');
   t.deepEqual(warned.map((l) => l.o['delayMs']), [1000, 2000]);
   t.regex(warned[0]!.m, /dnsmasq exited unexpectedly \(code 3\); restarting in 1000 ms/);
@@ -155,11 +155,12 @@ test('a container on the fan bridge gets address, router and MTU; dnsmasq is res
   await server.start();
   const pid1 = server.pid!;
   t.truthy(pid1);
-  t.true(log.lines.some((l) => l.o['dnsmasq'] === true && /DHCP, IP range 250\.1\.10\.2 -- 250\.1\.10\.254/.test(l.m)));
-  t.true(log.lines.some((l) => /sockets bound exclusively to interface fdh-br/.test(l.m)));
+  t.true(log.lines.some((l) => l.o['dnsmasq'] === true && /DHCP, IP range 250\.1\.10\.2 -- 250\.1\.10\.254/.test(l.m)), 'start() resolved before dnsmasq logged its range');
+  // dnsmasq logs this after its range, maybe after start() resolved
+  await until('dnsmasq binding to the bridge only', () => log.lines.some((l) => /sockets bound exclusively to interface fdh-br/.test(l.m)));
 
   const lease = async (c: string) => {
-    const { stdout } = await inNs(c, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '5', '-s', script], 60_000);
+    const { stdout } = await inNs(c, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-s', script], PATIENCE_MS);
     const m = /LEASE ip=(\S+) mask=(\S+) router=(\S*) mtu=(\S*)/.exec(stdout);
     if (!m) throw new Error(`udhcpc in ${c}: no lease: ${stdout}`);
     const mac = (await inNs(c, 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
@@ -176,12 +177,12 @@ test('a container on the fan bridge gets address, router and MTU; dnsmasq is res
   t.is(l1.linkMtu, '1480', "the container's eth0 took the fan MTU");
   await until('the lease in the lease file', async () => (await readFile(leaseFile, 'utf8')).includes(`${l1.mac} ${l1.ip}`));
   // the container can reach its router over the configured address
-  await inNs(containers[0]!, 'ping', ['-c', '1', '-W', '2', '250.1.10.1']);
+  await inNs(containers[0]!, 'ping', ['-c', '1', '-w', '60', '250.1.10.1'], PATIENCE_MS);
 
   process.kill(pid1, 'SIGKILL');
   await until('dnsmasq restarted', () => server!.restarts === 1 && server!.pid !== undefined && server!.pid !== pid1);
   const pid2 = server.pid!;
-  t.true(log.lines.some((l) => l.level === 'warn' && /dnsmasq exited unexpectedly \(SIGKILL\); restarting in 1000 ms/.test(l.m)));
+  t.true(log.lines.some((l) => l.level === 'warn' && /dnsmasq exited unexpectedly \(SIGKILL\); restarting in 1000 ms/.test(l.m)), 'the restart was not logged');
   const l2 = await lease(containers[1]!);
   t.true(inRange(l2.ip), l2.ip);
   t.not(l2.ip, l1.ip);

@@ -3,10 +3,11 @@
 import test from 'ava';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { fand } from './helpers/fand-cli.js';
-import { Lab, tcpTransfer, udpTransfer, FAND_BIN, type LabHost } from '../src/demo/lab.js';
+import { Lab, tcpTransfer, udpTransfer, FAND_BIN, PATIENCE_MS, type LabHost } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { systemCommand } from '../src/host/nat.js';
 import { hex, ip, ipipPacket, ipv4Packet } from './helpers/packets.js';
+import { capture } from './helpers/capture.js';
 import { fileURLToPath } from 'node:url';
 
 const INJECT = fileURLToPath(new URL('./helpers/inject.js', import.meta.url));
@@ -16,6 +17,20 @@ type Show = { pid: number; dataplane: { mode: string }; workers: { alive: number
 
 async function show(h: LabHost): Promise<Show> {
   return JSON.parse((await inNs(h.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as Show;
+}
+
+/** Where datagrams to a container can be lost, as the kernel and fand count it. */
+async function lossPlaces(c: { ns: string; host: LabHost }): Promise<Record<string, number>> {
+  const snmp = (await inNs(c.ns, 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Udp:'));
+  const field = (n: string) => Number(snmp[1]!.split(/\s+/)[snmp[0]!.split(/\s+/).indexOf(n)]);
+  const counters = (await show(c.host)).fans[0]!.counters;
+  const drops = Object.entries(counters).filter(([k]) => k.startsWith('drop.')).reduce((s, [, v]) => s + v, 0);
+  const tun = (JSON.parse((await run('ip', ['-n', c.host.ns, '-s', '-j', 'link', 'show', 'ftun-250'])).stdout) as { stats64: { tx: { dropped: number } } }[])[0]!;
+  return { receiverRcvbufErrors: field('RcvbufErrors'), receiverHostFandDrops: drops, receiverHostTunTxDropped: tun.stats64.tx.dropped };
+}
+
+function delta(after: Record<string, number>, before: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]));
 }
 
 async function snmpIcmp(ns: string, field: string): Promise<number> {
@@ -55,7 +70,7 @@ test.serial('every container pings every other container across the fan', async 
   const failed: string[] = [];
   for (const a of all) {
     for (const b of all) {
-      if (a !== b && !(await lab.ping(a.ns, b.address, 1, 3))) failed.push(`${a.address} -> ${b.address}`);
+      if (a !== b && !(await lab.ping(a.ns, b.address, 1))) failed.push(`${a.address} -> ${b.address}`);
     }
   }
   t.deepEqual(failed, []);
@@ -74,13 +89,20 @@ test.serial('TCP: 24 MiB each way between hosts arrive byte-identical', async (t
   t.is(back.received.sha256, back.sent.sha256);
 });
 
-test.serial('UDP: numbered datagrams arrive intact, none twice', async (t) => {
+test.serial('UDP: numbered datagrams arrive intact, once, at the right socket; loss is counted and reported', async (t) => {
   const a = lab.hosts[1]!.containers[0]!;
   const b = lab.hosts[2]!.containers[0]!;
-  const r = await udpTransfer(a.ns, b.ns, b.address, 2000, 1400, 4, 5303);
-  t.is(r.bad, 0);
-  t.is(r.duplicates, 0);
-  t.true(r.received >= 1990, `received ${r.received} of 2000`);
+  const before = await lossPlaces(b);
+  const r = await udpTransfer(a.ns, b.ns, b.address, 2000, 1400, 4, 5303, a.address);
+  const where = delta(await lossPlaces(b), before);
+  // Loss is what a busy machine's queues do to UDP: reported, with where it
+  // was counted. What fand must never do is deliver something else.
+  t.log(`UDP: ${r.received} of ${r.sent} arrived, ${r.lost} lost; counted on the way: ${JSON.stringify(where)}`);
+  t.is(r.bad, 0, 'datagrams arrived corrupted');
+  t.is(r.duplicates, 0, 'datagrams arrived twice');
+  t.is(r.misdelivered, 0, 'datagrams arrived at the wrong socket or from the wrong source');
+  t.is(r.received + r.lost, r.sent);
+  t.true(r.received > 0, 'nothing arrived: the path is broken, this is not loss');
 });
 
 test.serial('TCP with ECN: CE marks on the path, CWR crosses the underlay, transfer intact, nothing refused', async (t) => {
@@ -96,13 +118,12 @@ test.serial('TCP with ECN: CE marks on the path, CWR crosses the underlay, trans
     'add rule ip ecnmark pre tcp dport 5306 ip ecn ect0 numgen random mod 1000 < 3 ip ecn set ce']);
   const before = (await show(h1)).fans[0]!.counters;
   // inner TCP flags of an IPIP packet without options: 20 (outer) + 20 (inner) + 13
-  const cap = inNs(h1.ns, 'timeout', ['8', 'tcpdump', '-n', '-l', '-i', 'eth0', '-c', '1', `ip proto 4 and ip[53] & 0x80 != 0 and dst host ${lab.hosts[2]!.underlay}`], 12_000)
-    .catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '', stderr: '' }));
-  await new Promise((r) => setTimeout(r, 1000)); // tcpdump needs a moment to attach
+  const cap = await capture(h1.ns, 'eth0', `ip proto 4 and ip[53] & 0x80 != 0 and dst host ${lab.hosts[2]!.underlay}`, 1);
   const r = await tcpTransfer(a.ns, b.ns, b.address, 24 << 20, 5306);
   t.is(r.received.bytes, 24 << 20);
   t.is(r.received.sha256, r.sent.sha256);
-  t.regex((await cap).stdout, /Flags \[[^\]]*W/, 'a segment with CWR crossed the underlay');
+  cap.stop(); // the transfer is over: a CWR segment has crossed by now, or never will
+  t.regex(await cap.done, /Flags \[[^\]]*W/, 'a segment with CWR crossed the underlay');
   const after = (await show(h1)).fans[0]!.counters;
   t.is((after['drop.out.malformed'] ?? 0) - (before['drop.out.malformed'] ?? 0), 0, 'no super-packet refused');
 });
@@ -110,10 +131,9 @@ test.serial('TCP with ECN: CE marks on the path, CWR crosses the underlay, trans
 test.serial('the underlay carries plain IPIP between the hosts\' underlay addresses', async (t) => {
   const h1 = lab.hosts[0]!;
   const h2 = lab.hosts[1]!;
-  const cap = inNs(h1.ns, 'timeout', ['6', 'tcpdump', '-n', '-l', '-i', 'eth0', '-c', '4', 'ip proto 4'], 10_000).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '', stderr: '' }));
-  await new Promise((r) => setTimeout(r, 1000)); // tcpdump needs a moment to attach
+  const cap = await capture(h1.ns, 'eth0', 'ip proto 4', 4);
   t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 2));
-  const out = (await cap).stdout;
+  const out = await cap.done; // 2 requests out and 2 replies in have crossed eth0: tcpdump exits
   t.regex(out, new RegExp(`IP ${h1.underlay} > ${h2.underlay}: IP ${h1.containers[0]!.address} > ${h2.containers[0]!.address}: ICMP echo request`));
   t.regex(out, new RegExp(`IP ${h2.underlay} > ${h1.underlay}: IP ${h2.containers[0]!.address} > ${h1.containers[0]!.address}: ICMP echo reply`));
 });
@@ -145,8 +165,12 @@ test.serial('injected hostile IPIP is dropped and counted by reason; no ICMP; da
   const sent = JSON.parse((await inNs(rogue, process.execPath, [INJECT, h1.underlay, ...hexes])).stdout) as { sent: number; failed: number };
   t.is(sent.sent, hexes.length);
   t.is(sent.failed, 0);
-  await new Promise((r) => setTimeout(r, 500));
-  const after = await show(h1);
+  // The workers count as they drain their sockets: wait until every packet is counted (in.received), then judge.
+  let after = await show(h1);
+  for (const until = Date.now() + PATIENCE_MS; after.fans[0]!.counters['in.received']! - before['in.received']! < hexes.length && Date.now() < until;) {
+    await new Promise((r) => setTimeout(r, 100));
+    after = await show(h1);
+  }
   for (const reason of Object.keys(cases)) {
     t.is((after.fans[0]!.counters[`drop.${reason}`] ?? 0) - (before[`drop.${reason}`] ?? 0), per, reason);
   }
@@ -184,10 +208,12 @@ test.serial('with 4 workers every inbound packet reaches the container exactly o
   await lab.attachContainers(h2);
   const a = lab.hosts[0]!.containers[1]!;
   const b = h2.containers[1]!;
-  const r = await udpTransfer(a.ns, b.ns, b.address, 3000, 200, 16, 5304);
+  const r = await udpTransfer(a.ns, b.ns, b.address, 3000, 200, 16, 5304, a.address);
+  t.log(`UDP: ${r.received} of ${r.sent} arrived, ${r.lost} lost`);
   t.is(r.duplicates, 0);
   t.is(r.bad, 0);
-  t.true(r.received >= 2985, `received ${r.received} of 3000`);
+  t.is(r.misdelivered, 0);
+  t.true(r.received > 0, 'nothing arrived');
   const s = await show(h2);
   t.is(s.workers.alive, 4);
   const busy = s.fans[0]!.perWorker.filter((w) => (w['rx.packets'] ?? 0) > 0).length;
@@ -210,7 +236,7 @@ test.serial('kill -9 and restart recovers without duplicates', async (t) => {
   const f = await lab.startFand(h3, ['--workers', '2']);
   t.true(f.logs.some((l) => String(l['msg']).includes('did not stop cleanly')));
   t.deepEqual(await portsOf(h3.ns, h3.bridge), ['c1', 'c2']);
-  t.true(await lab.ping(lab.hosts[0]!.containers[0]!.ns, h3.containers[0]!.address, 1, 3));
+  t.true(await lab.ping(lab.hosts[0]!.containers[0]!.ns, h3.containers[0]!.address, 1));
   st = await hostState(h3.ns);
   t.is(st.routes.filter((r) => r.startsWith('250.0.0.0/8')).length, 1);
   t.is(st.addrs.filter((a) => a.startsWith(h3.bridge)).length, 1);
@@ -246,8 +272,8 @@ test.serial('a clean stop keeps the fan for attached containers; a restart adopt
   const f = await lab.startFand(h3, ['--workers', '2']);
   t.true(f.logs.some((l) => /^adopting what the last fand/.test(String(l['msg']))), JSON.stringify(f.logs.map((l) => l['msg'])));
   t.false(f.logs.some((l) => /^(created|added)/.test(String(l['msg']))), 'a restart re-created what it adopted');
-  t.true(await lab.ping(remote.ns, c1.address, 1, 3), 'cross-host traffic did not resume after the restart');
-  t.true(await lab.ping(c2.ns, remote.address, 1, 3));
+  t.true(await lab.ping(remote.ns, c1.address, 1), 'cross-host traffic did not resume after the restart');
+  t.true(await lab.ping(c2.ns, remote.address, 1));
   t.deepEqual(await portsOf(h3.ns, h3.bridge), ['c1', 'c2']);
   st = await hostState(h3.ns);
   t.is(st.routes.filter((r) => r.startsWith('250.0.0.0/8')).length, 1);

@@ -11,7 +11,7 @@ test('a worker that dies is replaced and logged; traffic keeps flowing', async (
   t.teardown(() => lab.destroy());
   await lab.build(2, 1);
   const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-  await lab.startFand(h1, ['--workers', '2'], 15_000, { FAND_TEST_HOOKS: '1' });
+  await lab.startFand(h1, ['--workers', '2'], undefined, { FAND_TEST_HOOKS: '1' });
   await lab.startFand(h2, ['--workers', '1']);
   for (const h of lab.hosts) await lab.attachContainers(h);
   const flood = inNs(h1.containers[0]!.ns, 'ping', ['-i', '0.02', '-c', '150', '-q', '-W', '1', h2.containers[0]!.address], 20_000);
@@ -39,21 +39,21 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address));
   // the underlay goes down and comes back
   await run('ip', ['-n', h1.ns, 'link', 'set', 'eth0', 'down']);
-  const down = await lab.waitForLog(h1, /^underlay eth0 is down/, 10_000);
+  const down = await lab.waitForLog(h1, /^underlay eth0 is down/);
   t.is(down['level'], 50);
   await run('ip', ['-n', h1.ns, 'link', 'set', 'eth0', 'up']);
   await run('ip', ['-n', h1.ns, 'route', 'replace', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
-  await lab.waitForLog(h1, /^underlay eth0 is up again/, 10_000);
-  t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 1, 3));
+  await lab.waitForLog(h1, /^underlay eth0 is up again/);
+  t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 1));
   // "DHCP renewal": 172.16.1.10 becomes 172.16.1.77
   // (deleting a primary address also deletes its secondaries, so delete first)
   await run('ip', ['-n', h1.ns, 'addr', 'del', '172.16.1.10/16', 'dev', 'eth0']);
   await run('ip', ['-n', h1.ns, 'addr', 'add', '172.16.1.77/16', 'dev', 'eth0']);
   await run('ip', ['-n', h1.ns, 'route', 'replace', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
-  const changed = await lab.waitForLog(h1, /^underlay address changed on eth0: 172\.16\.1\.10\/16 -> 172\.16\.1\.77/, 10_000);
+  const changed = await lab.waitForLog(h1, /^underlay address changed on eth0: 172\.16\.1\.10\/16 -> 172\.16\.1\.77/);
   t.is(changed['level'], 50);
   t.regex(String(changed['msg']), /slice 250\.1\.10\.0\/24 -> 250\.1\.77\.0\/24/);
-  const moved = await lab.waitForLog(h1, /^reload done/, 10_000);
+  const moved = await lab.waitForLog(h1, /^reload done/);
   t.is(moved['trigger'], 'underlay address changed on eth0');
   t.false(h1.fand!.logs.some((l) => /SIGHUP/.test(String(l['msg']))), 'an underlay change was logged as a SIGHUP');
   let links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
@@ -66,10 +66,10 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   await run('ip', ['-n', c.ns, 'addr', 'flush', 'dev', 'eth0']);
   await run('ip', ['-n', c.ns, 'addr', 'add', '250.1.77.11/24', 'dev', 'eth0']);
   await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', '250.1.77.1']);
-  t.true(await lab.ping(c.ns, h2.containers[0]!.address, 3, 3));
+  t.true(await lab.ping(c.ns, h2.containers[0]!.address, 3));
   // With no port left, the next reload removes the old bridge.
   h1.fand!.child.kill('SIGHUP');
-  await lab.waitForLog(h1, /^reload done/, 10_000);
+  await lab.waitForLog(h1, /^reload done/);
   links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   t.false(links.includes('fan-250-1-10'));
 });
@@ -101,7 +101,7 @@ test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a 
   await run('ip', ['-n', h1.ns, 'neigh', 'flush', 'dev', 'eth0']);
   await new Promise((r) => setTimeout(r, 1500));
   before = await txOf();
-  t.true(await lab.ping(c1, c2, 1, 2));
+  t.true(await lab.ping(c1, c2, 1));
   after = await txOf();
   t.is(after.direct - before.direct, 0, 'no direct send without a kernel entry');
   await new Promise((r) => setTimeout(r, 1500));
@@ -113,14 +113,14 @@ test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a 
   // host 2 speaks ARP (here: it resolves host 1), host 1's kernel learns the new address, and
   // the direct sends follow within a refresh.
   await run('ip', ['-n', h2.ns, 'link', 'set', 'eth0', 'address', '02:00:00:00:99:99']);
-  t.false(await lab.ping(c1, c2, 1, 1), 'the old Ethernet address no longer reaches host 2');
+  t.true(await lab.silent(c1, c2, 1), 'the old Ethernet address no longer reaches host 2');
   await run('ip', ['-n', h2.ns, 'neigh', 'flush', 'dev', 'eth0']);
   await inNs(h2.ns, 'ping', ['-c', '1', '-W', '2', '172.16.1.10']);
   const neigh = (await run('ip', ['-n', h1.ns, 'neigh', 'show', '172.16.2.10'])).stdout;
   t.regex(neigh, /02:00:00:00:99:99/);
   await new Promise((r) => setTimeout(r, 1500));
   before = await txOf();
-  t.true(await lab.ping(c1, c2, 3, 2));
+  t.true(await lab.ping(c1, c2, 3));
   after = await txOf();
   t.true(after.direct - before.direct >= 2, `direct to the new address (${after.direct - before.direct} of ${after.tx - before.tx})`);
 });

@@ -11,7 +11,7 @@ import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Lab, runNodeScript, tcpTransfer, FAND_BIN, type LabContainer, type LabHost } from '../src/demo/lab.js';
+import { Lab, runNodeScript, tcpTransfer, FAND_BIN, PATIENCE_MS, type LabContainer, type LabHost } from '../src/demo/lab.js';
 import { inNs, run, type ExecResult } from '../src/demo/exec.js';
 import { hex, inetChecksum, ip, ipv4Packet } from './helpers/packets.js';
 
@@ -28,7 +28,7 @@ type Counters = Record<string, number>;
 type Show = { pid: number; workers: { alive: number; configured: number }; fans: { bridge: string; mtu: number; counters: Counters }[] };
 
 async function show(h: LabHost): Promise<Show> {
-  return JSON.parse((await inNs(h.ns, process.execPath, [FAND_BIN, 'show', '--json'], 10_000)).stdout) as Show;
+  return JSON.parse((await inNs(h.ns, process.execPath, [FAND_BIN, 'show', '--json'], PATIENCE_MS)).stdout) as Show;
 }
 
 async function counters(h: LabHost): Promise<Counters> {
@@ -39,10 +39,10 @@ const sumOf = (c: Counters, prefix: string): number =>
   Object.entries(c).filter(([k]) => k.startsWith(prefix)).reduce((s, [, v]) => s + v, 0);
 const delta = (after: Counters, before: Counters, key: string): number => (after[key] ?? 0) - (before[key] ?? 0);
 
-/** Counters once they stop moving (the workers write them as packets drain), at most 10 s. */
+/** Counters once they stop moving (the workers write them as packets drain), waiting at most PATIENCE_MS. */
 async function settledCounters(h: LabHost): Promise<Counters> {
   let last = await counters(h);
-  const until = Date.now() + 10_000;
+  const until = Date.now() + PATIENCE_MS;
   for (;;) {
     await sleep(300);
     const now = await counters(h);
@@ -70,7 +70,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Runs a command that may fail; resolves with its exit code and combined output. */
-async function attempt(ns: string, cmd: string, args: readonly string[], timeoutMs = 15_000): Promise<{ ok: boolean; output: string }> {
+async function attempt(ns: string, cmd: string, args: readonly string[], timeoutMs = PATIENCE_MS): Promise<{ ok: boolean; output: string }> {
   try {
     const r = await inNs(ns, cmd, args, timeoutMs);
     return { ok: true, output: r.stdout + r.stderr };
@@ -162,7 +162,7 @@ test.serial('a 10 s junk-IPIP flood is dropped and counted; the daemon, its memo
   const s = await show(h1);
   t.is(s.workers.configured, WORKERS);
   t.is(s.workers.alive, s.workers.configured);
-  t.true(await lab.ping(to.ns, from.address, 1, 3), 'ping after the flood');
+  t.true(await lab.ping(to.ns, from.address, 1), 'ping after the flood');
   // memory: bounded, and no growth that a leak per packet would show
   const rssAfter = rss(pid);
   rssMax = Math.max(rssMax, rssAfter);
@@ -193,7 +193,7 @@ test.serial('an inner datagram larger than the underlay MTU, sent without DF, ar
   // The rogue's own slice is 250.9.9.0/24: a legitimate inner source for it.
   const inner = udpPacket(ip('250.9.9.5'), ip(c.address), 40000, 7001, payload, false);
   t.is(inner.length, 3000);
-  const sink = runNodeScript(c.ns, UDP_SINK, ['7001'], 15_000);
+  const sink = runNodeScript(c.ns, UDP_SINK, ['7001'], PATIENCE_MS);
   await sink.first;
   const before = await counters(h1);
   const fragsBefore = await snmp(rogue, 'Ip', 'FragCreates');
@@ -242,12 +242,12 @@ test.serial('path MTU: containers that keep MTU 1500 learn 1480 and move 8 MiB o
   // and says so ("From 250.1.10.1 ... Frag needed and DF set (mtu = 1480)");
   // once the route cache holds 1480, ping fails locally ("message too long,
   // mtu=1480"). Either is the 1480 we want.
-  const big = await attempt(a.ns, 'ping', ['-M', 'do', '-s', '1472', '-c', '1', '-W', '2', b.address]);
+  const big = await attempt(a.ns, 'ping', ['-M', 'do', '-s', '1472', '-c', '1', '-w', '60', b.address]);
   t.log(big.output.trim());
   t.false(big.ok, big.output);
   t.regex(big.output, /mtu\s*=\s*1480/i);
   // and 1480 bytes fit
-  const fits = await attempt(a.ns, 'ping', ['-M', 'do', '-s', '1452', '-c', '1', '-W', '3', b.address]);
+  const fits = await attempt(a.ns, 'ping', ['-M', 'do', '-s', '1452', '-c', '1', '-w', '60', b.address]);
   t.true(fits.ok, fits.output);
   // Host 1 to host 2 uses the 1480 that the ping above put in a's route
   // cache; the way back learns it from host 2's own "fragmentation needed".
@@ -270,12 +270,13 @@ test.serial('TTL inside the overlay: it expires at the receiving host, which say
   // underlay bridge) -> host 2 (fand decapsulates; forwarding from the TUN to
   // the bridge needs TTL > 1, so the kernel answers "time exceeded" from the
   // address of its route back, src 250.2.10.1) -> never reaches the container.
-  const dies = await attempt(a.ns, 'ping', ['-t', '2', '-c', '1', '-W', '3', '-n', b.address]);
+  // -w: keep probing until the first answer (ping stops at the first ICMP error too), so a probe lost on a busy machine is not the verdict.
+  const dies = await attempt(a.ns, 'ping', ['-t', '2', '-c', '1', '-w', '60', '-n', b.address]);
   t.log(dies.output.trim());
   t.false(dies.ok, dies.output);
   t.regex(dies.output, new RegExp(`From ${h2.slice.gateway.replaceAll('.', '\\.')}\\b.*Time to live exceeded`, 'i'));
   // one hop more and the container answers
-  const lives = await attempt(a.ns, 'ping', ['-t', '3', '-c', '1', '-W', '3', '-n', b.address]);
+  const lives = await attempt(a.ns, 'ping', ['-t', '3', '-c', '1', '-w', '60', '-n', b.address]);
   t.true(lives.ok, lives.output);
   t.regex(lives.output, /1 received/);
 });

@@ -14,6 +14,15 @@ import { formatIpv4, parseIpv4 } from '../fan/ipv4.js';
 export const FAND_BIN = fileURLToPath(new URL('../../../bin/fand.js', import.meta.url));
 export const OVERLAY = '250.0.0.0/8';
 
+/**
+ * How long the lab waits for something that takes a second on an idle
+ * machine (a daemon up, a log line, a first ping reply, a transfer making
+ * progress) before calling it broken. Generous on purpose: a CI machine is
+ * busy, and a test that waits for a condition passes as soon as it holds, so
+ * only a real failure ever waits this long. Nothing in the lab is a deadline.
+ */
+export const PATIENCE_MS = 120_000;
+
 export interface LabHost {
   readonly index: number;
   readonly ns: string;
@@ -155,8 +164,8 @@ export class Lab {
     return ns;
   }
 
-  /** Starts fand in a host namespace and resolves once it logs that it is up. */
-  async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = 15_000, env: Record<string, string> = {}): Promise<Fand> {
+  /** Starts fand in a host namespace and resolves once it logs that it is up (or rejects when it exits first). */
+  async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = PATIENCE_MS, env: Record<string, string> = {}): Promise<Fand> {
     // With --config the fans come from the file; otherwise the lab's fan.
     const fanArgs = extra.includes('--config') ? [] : ['--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`];
     const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', ...fanArgs, ...extra],
@@ -190,7 +199,7 @@ export class Lab {
   }
 
   /** Resolves with the first log line of the host's fand (from now on) whose msg matches. */
-  async waitForLog(host: LabHost, msg: RegExp, timeoutMs = 10_000): Promise<Record<string, unknown>> {
+  async waitForLog(host: LabHost, msg: RegExp, timeoutMs = PATIENCE_MS): Promise<Record<string, unknown>> {
     const f = host.fand;
     if (!f) throw new Error(`no fand on ${host.ns}`);
     const from = f.logs.length;
@@ -209,7 +218,7 @@ export class Lab {
   }
 
   /** Stops fand; SIGKILL after `timeoutMs` (teardown of many routes on a slow kernel takes a while). */
-  async stopFand(host: LabHost, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
+  async stopFand(host: LabHost, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = PATIENCE_MS): Promise<number | null> {
     const f = host.fand;
     if (!f) return null;
     if (f.child.exitCode === null && f.child.signalCode === null) f.child.kill(signal);
@@ -233,12 +242,27 @@ export class Lab {
     return this.hosts.flatMap((h) => h.containers);
   }
 
-  async ping(from: string, to: string, count = 1, timeoutS = 2): Promise<boolean> {
+  /**
+   * True once `count` echo replies have come back from `to`, probing every
+   * 0.2 s for at most `deadlineS` (ping -w: it keeps sending until it has
+   * `count` replies). A reply lost on a busy machine is not a broken path.
+   */
+  async ping(from: string, to: string, count = 1, deadlineS = PATIENCE_MS / 1000): Promise<boolean> {
     try {
-      await inNs(from, 'ping', ['-c', String(count), '-i', '0.2', '-W', String(timeoutS), '-q', to], (count * 0.2 + timeoutS + 3) * 1000);
+      await inNs(from, 'ping', ['-c', String(count), '-i', '0.2', '-w', String(deadlineS), '-q', to], (deadlineS + 10) * 1000);
       return true;
     } catch {
       return false;
+    }
+  }
+
+  /** True when `to` sends no echo reply for `seconds` of probes every 0.2 s: for paths that must be cut. */
+  async silent(from: string, to: string, seconds: number): Promise<boolean> {
+    try {
+      await inNs(from, 'ping', ['-c', '1', '-i', '0.2', '-w', String(seconds), '-q', to], (seconds + 10) * 1000);
+      return false;
+    } catch {
+      return true;
     }
   }
 
@@ -264,20 +288,39 @@ export class Lab {
 
 const TRANSFER_JS = fileURLToPath(new URL('./transfer.js', import.meta.url));
 
+export interface ScriptOptions {
+  /** Kill the script when it has printed nothing for this long (it is stuck, not slow). */
+  readonly stallMs?: number;
+  /** Give the script a stdin pipe (`child.stdin`); otherwise stdin is /dev/null. */
+  readonly stdin?: boolean;
+}
+
 /**
- * Runs a node script in a namespace, killed after timeoutMs. Its stdout is
- * one JSON object per line: `first` resolves with the first (or rejects if
- * it exits before printing), `done` with all of them once it exits 0.
+ * Runs a node script in a namespace, killed after timeoutMs (or once it is
+ * silent for `stallMs`). Its stdout is one JSON object per line: `first`
+ * resolves with the first (or rejects if it exits before printing), `done`
+ * with all of them once it exits 0.
  */
-export function runNodeScript(ns: string, script: string, args: readonly string[], timeoutMs: number):
+export function runNodeScript(ns: string, script: string, args: readonly string[], timeoutMs: number, opts: ScriptOptions = {}):
   { first: Promise<Record<string, unknown>>; done: Promise<Record<string, unknown>[]>; child: ChildProcess } {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, script, ...args], { stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  child.stdin?.on('error', () => undefined); // the script may be gone when the caller writes
+  let killedFor = '';
+  const kill = (why: string) => { if (!killedFor) { killedFor = why; child.kill('SIGKILL'); } };
+  let stall: NodeJS.Timeout | undefined;
+  const watch = () => {
+    if (opts.stallMs === undefined) return;
+    clearTimeout(stall);
+    stall = setTimeout(() => kill(`killed: silent for ${opts.stallMs} ms`), opts.stallMs);
+  };
+  watch();
   const lines: Record<string, unknown>[] = [];
   let buf = '';
   let stderr = '';
   let onFirst: (o: Record<string, unknown>) => void = () => undefined;
   const first = new Promise<Record<string, unknown>>((r) => { onFirst = r; });
   child.stdout!.on('data', (d: Buffer) => {
+    watch();
     buf += d.toString();
     let nl;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -288,13 +331,14 @@ export function runNodeScript(ns: string, script: string, args: readonly string[
     }
   });
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => kill(`killed after ${timeoutMs} ms`), timeoutMs);
   const done = new Promise<Record<string, unknown>[]>((resolve, reject) => {
     // 'close', not 'exit': at 'exit' the last line may still be unread in the pipe.
     child.on('close', (code, sig) => {
       clearTimeout(timer);
+      clearTimeout(stall);
       if (code === 0) resolve(lines);
-      else reject(new Error(`${script} ${args.join(' ').slice(0, 80)} in ${ns}: exit ${code ?? sig}${sig === 'SIGKILL' ? ` (killed after ${timeoutMs} ms)` : ''}; ${stderr.trim()} ${JSON.stringify(lines)}`));
+      else reject(new Error(`${script} ${args.join(' ').slice(0, 80)} in ${ns}: exit ${code ?? sig}${killedFor ? ` (${killedFor})` : ''}; ${stderr.trim()} ${JSON.stringify(lines.slice(-5))}`));
     });
   });
   void done.catch(() => undefined);
@@ -303,34 +347,78 @@ export function runNodeScript(ns: string, script: string, args: readonly string[
   return { first: printed, done, child };
 }
 
+/** A transfer that has moved nothing for this long is stuck (its `progress` lines stopped). */
+export const STALL_MS = 60_000;
+/** The last resort for a transfer that keeps trickling: no lab transfer should come near it. */
+const TRANSFER_CAP_MS = 30 * 60_000;
+
 /** `transfer.js` in a namespace: `last` is its final JSON line. */
-function startTransfer(ns: string, args: readonly string[], timeoutMs: number): { first: Promise<Record<string, unknown>>; last: Promise<Record<string, unknown>> } {
-  const r = runNodeScript(ns, TRANSFER_JS, args, timeoutMs);
+function startTransfer(ns: string, args: readonly string[], stallMs: number, stdin = false): { first: Promise<Record<string, unknown>>; last: Promise<Record<string, unknown>>; child: ChildProcess } {
+  const r = runNodeScript(ns, TRANSFER_JS, args, TRANSFER_CAP_MS, { stallMs, stdin });
   const last = r.done.then((lines) => {
-    const l = lines[lines.length - 1];
+    const l = lines.filter((x) => !('progress' in x)).pop();
     if (!l) throw new Error(`transfer ${args.join(' ')} in ${ns}: printed nothing`);
     return l;
   });
   void last.catch(() => undefined);
-  return { first: r.first, last };
+  return { first: r.first, last, child: r.child };
 }
 
 export interface TransferResult { sent: { bytes: number; sha256: string; seconds: number }; received: { bytes: number; sha256: string; seconds: number } }
 
-/** TCP: `bytes` random bytes from one namespace to an address served in another; both sides hash. */
-export async function tcpTransfer(fromNs: string, toNs: string, toAddress: string, bytes: number, port = 5201, timeoutMs = 60_000): Promise<TransferResult> {
-  const server = startTransfer(toNs, ['tcp-server', String(port)], timeoutMs);
-  await Promise.race([server.first, server.last]);
-  const client = startTransfer(fromNs, ['tcp-client', toAddress, String(port), String(bytes)], timeoutMs);
-  const [sent, received] = await Promise.all([client.last, server.last]);
-  return { sent: sent as TransferResult['sent'], received: received as TransferResult['received'] };
+/**
+ * TCP: `bytes` random bytes from one namespace to an address served in
+ * another; both sides hash. Ended only when it stops making progress for
+ * `stallMs`, never for being slow.
+ */
+export async function tcpTransfer(fromNs: string, toNs: string, toAddress: string, bytes: number, port = 5201, stallMs = STALL_MS): Promise<TransferResult> {
+  const server = startTransfer(toNs, ['tcp-server', String(port)], stallMs);
+  try {
+    await Promise.race([server.first, server.last]);
+    const client = startTransfer(fromNs, ['tcp-client', toAddress, String(port), String(bytes)], stallMs);
+    const [sent, received] = await Promise.all([client.last, server.last]);
+    return { sent: sent as TransferResult['sent'], received: received as TransferResult['received'] };
+  } finally {
+    server.child.kill('SIGKILL'); // when the client failed, the server would wait for its stall limit
+  }
 }
 
-/** UDP: `count` numbered datagrams whose contents the receiver checks one by one. */
-export async function udpTransfer(fromNs: string, toNs: string, toAddress: string, count: number, size = 1200, flows = 1, port = 5202): Promise<{ received: number; bad: number; duplicates: number }> {
-  const server = startTransfer(toNs, ['udp-server', String(port), String(count), '1500'], 60_000);
-  await Promise.race([server.first, server.last]);
-  const client = startTransfer(fromNs, ['udp-client', toAddress, String(port), String(count), String(size), String(flows)], 60_000);
-  await client.last;
-  return (await server.last) as { received: number; bad: number; duplicates: number };
+export interface UdpResult {
+  readonly sent: number;
+  /** Arrived intact, at the right socket, from the right sender, once. */
+  readonly received: number;
+  /** Never arrived: lost on the way (queues of a busy machine). Counted, not an error. */
+  readonly lost: number;
+  /** Arrived with other bytes than were sent. Always an error. */
+  readonly bad: number;
+  /** Arrived more than once. Always an error. */
+  readonly duplicates: number;
+  /** Arrived here but was sent to another address or port, or came from another source. Always an error. */
+  readonly misdelivered: number;
+}
+
+/**
+ * UDP: `count` numbered datagrams, each checked by the receiver. The
+ * receiver counts until the sender has finished and the datagrams still on
+ * the way have arrived (transfer.ts); loss is reported, not judged here.
+ */
+export async function udpTransfer(fromNs: string, toNs: string, toAddress: string, count: number, size = 1200, flows = 1, port = 5202, fromAddress?: string): Promise<UdpResult> {
+  const from = fromAddress ?? await firstAddress(fromNs);
+  const server = startTransfer(toNs, ['udp-server', String(port), String(count), from, toAddress], STALL_MS, true);
+  try {
+    await Promise.race([server.first, server.last]);
+    const client = startTransfer(fromNs, ['udp-client', toAddress, String(port), String(count), String(size), String(flows)], STALL_MS);
+    await client.last.finally(() => server.child.stdin?.end('sent\n'));
+    return { sent: count, ...(await server.last) } as unknown as UdpResult;
+  } finally {
+    server.child.kill('SIGKILL');
+  }
+}
+
+/** The first global IPv4 address in a namespace (a lab container has one). */
+async function firstAddress(ns: string): Promise<string> {
+  const links = JSON.parse((await run('ip', ['-n', ns, '-j', '-4', 'addr', 'show', 'scope', 'global'])).stdout) as { addr_info: { local: string }[] }[];
+  const a = links.flatMap((l) => l.addr_info)[0]?.local;
+  if (!a) throw new Error(`no IPv4 address in namespace ${ns}`);
+  return a;
 }

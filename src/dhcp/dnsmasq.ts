@@ -116,13 +116,18 @@ const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30_000;
 /** A run this long counts as healthy: the next failure starts the backoff afresh. */
 const STABLE_MS = 60_000;
-/** With no "DHCP, IP range" line, a process alive this long counts as started. */
-const SETTLE_MS = 300;
+/**
+ * dnsmasq 2.90 logs "DHCP, IP range" once its DHCP socket is set up, and
+ * start() waits for that line. Only a dnsmasq that never logs it (another
+ * version's wording) counts as started when it is still alive after this
+ * long: generous, because on a busy machine the line can take seconds.
+ */
+const SETTLE_MS = 10_000;
 const KILL_AFTER_MS = 3000;
 
 /**
  * One supervised dnsmasq. start() resolves once dnsmasq runs (it logged its
- * DHCP range, or lived 300 ms) and rejects with its stderr if it exits at
+ * DHCP range, or lived SETTLE_MS) and rejects with its stderr if it exits at
  * once. After that, an unexpected exit is logged and dnsmasq restarted after
  * 1 s, 2 s, 4 s ... at most 30 s. stop() ends it for good.
  */

@@ -3,6 +3,7 @@
 // `kill -9` of fand its dnsmasq processes live on; the next fand finds them
 // by their lease-file argument (which names fand's runtime directory and
 // network namespace) and ends them before starting its own.
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DhcpServer } from './dnsmasq.js';
@@ -56,20 +57,54 @@ export class DhcpSupervisor {
     return `${f.slice.dhcpFirst}-${f.slice.dhcpLast}-${f.slice.bridgeAddress}-${f.mtu}`;
   }
 
-  /** Ends dnsmasq processes a killed fand of this namespace left behind. */
+  /**
+   * Ends dnsmasq processes a killed fand of this namespace left behind, and
+   * waits until they are gone: a new dnsmasq must not start while the old
+   * one still holds the lease file and the DHCP socket.
+   */
   private async sweepLeftovers(): Promise<void> {
     const mark = `--dhcp-leasefile=${this.leasePrefix}`;
+    const ended: number[] = [];
     for (const pid of await readdir('/proc').catch(() => [] as string[])) {
       if (!/^\d+$/.test(pid)) continue;
       const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
       if (!cmd.split('\0').some((a) => a.startsWith(mark))) continue;
       try {
         process.kill(Number(pid), 'SIGTERM');
+        ended.push(Number(pid));
         this.log.warn({ pid: Number(pid) }, `dhcp: ended dnsmasq ${pid} left by an earlier fand`);
       } catch { /* gone already */ }
     }
+    for (const pid of ended) await waitGone(pid, this.log);
   }
 }
+
+/** Running (a zombie waiting for a parent that never reaps it counts as gone). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Waits for a process to exit after SIGTERM; SIGKILL after KILL_AFTER_MS (dnsmasq exits at once on SIGTERM). */
+async function waitGone(pid: number, log: Logger): Promise<void> {
+  // It is not our child: poll. A pid reused within these few seconds would be
+  // waited for needlessly, never signalled (only SIGKILL below, and only while
+  // its cmdline is still the dnsmasq one).
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  for (const end = Date.now() + KILL_AFTER_MS; alive(pid) && Date.now() < end;) await sleep(20);
+  if (!alive(pid)) return;
+  const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmd.includes('dnsmasq')) return;
+  log.warn({ pid }, `dhcp: dnsmasq ${pid} did not exit ${KILL_AFTER_MS} ms after SIGTERM; sending SIGKILL`);
+  try { process.kill(pid, 'SIGKILL'); } catch { return; }
+  for (const end = Date.now() + KILL_AFTER_MS; alive(pid) && Date.now() < end;) await sleep(20);
+}
+
+const KILL_AFTER_MS = 3000;
 
 /** The lease files of this network namespace's fans (`fand down` removes them with the fans). */
 export async function leaseFilesOf(paths: RuntimePaths): Promise<string[]> {

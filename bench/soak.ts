@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FAND_BIN, Lab, PATIENCE_MS, STALL_MS, tcpTransfer, udpTransfer, type LabContainer, type LabHost } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
+import { droppedTotal } from '../src/dataplane/counter-names.js';
 
 const MiB = 1 << 20;
 
@@ -182,7 +183,7 @@ function reapTransfers(): number {
 
 interface Window { host: number; from: number; to: number }
 
-type ShowJson = { workers: { alive: number; configured: number }; fans: { bridge: string; counters: Record<string, number> }[] };
+type ShowJson = { workers: { alive: number; configured: number }; fans: { bridge: string; counters: Record<string, number>; drops: Record<string, number> }[] };
 
 export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
   const o = {
@@ -402,8 +403,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakSummary> {
           const s = JSON.parse((await inNs(h.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as ShowJson;
           const fans = s.fans.map((f) => {
             const c = f.counters;
-            const sum = (prefix: string) => Object.entries(c).filter(([k]) => k.startsWith(prefix)).reduce((x, [, v]) => x + v, 0);
-            return { bridge: f.bridge, inReceived: c['in.received'] ?? NaN, rxPackets: c['rx.packets'] ?? NaN, inDrops: sum('drop.in.'), outRead: c['out.read'] ?? NaN, txPackets: c['tx.packets'] ?? NaN, outDrops: sum('drop.out.') };
+            return { bridge: f.bridge, inReceived: c['in.received'] ?? NaN, rxPackets: c['rx.packets'] ?? NaN, inDrops: droppedTotal(f.drops, 'rx'), outRead: c['out.read'] ?? NaN, txPackets: c['tx.packets'] ?? NaN, outDrops: droppedTotal(f.drops, 'tx') };
           });
           const balanced = fans.every((f) => f.inReceived === f.rxPackets + f.inDrops && f.outRead === f.txPackets + f.outDrops);
           entry = { host: name(h), ok: balanced && s.workers.alive === s.workers.configured, workers: `${s.workers.alive}/${s.workers.configured}`, fans };

@@ -1,4 +1,6 @@
 // Prometheus metrics over HTTP (`--metrics HOST:PORT`, GET /metrics).
+// Which count becomes which metric, and under which labels, is decided in
+// dataplane/counter-names.ts, which `fand show` follows too.
 //
 // Nothing here runs per packet. The workers count in their shared Float64
 // blocks (dataplane/counters.ts); a scrape takes ONE snapshot of those counts
@@ -19,6 +21,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Logger } from './log.js';
+import { COUNTERS, DROPPED_METRIC, METRICS, dropDirection, nameCounts } from './dataplane/counter-names.js';
 
 export interface FanSnapshot {
   readonly bridge: string;
@@ -47,18 +50,6 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Counter keys (see counters.ts TRAFFIC_NAMES) exported as packets/bytes with a direction label. */
-const TRAFFIC: Record<string, { metric: 'packets' | 'bytes'; direction: 'tx' | 'rx' }> = {
-  'tx.packets': { metric: 'packets', direction: 'tx' },
-  'tx.bytes': { metric: 'bytes', direction: 'tx' },
-  'rx.packets': { metric: 'packets', direction: 'rx' },
-  'rx.bytes': { metric: 'bytes', direction: 'rx' },
-};
-const LOOPS = 'loops';
-const DIRECT = 'tx.direct';
-/** Drop counters are the keys 'out.*' and 'in.*' (counters.ts DROP_NAMES); the key is the reason label. */
-const isDrop = (key: string): boolean => key.startsWith('out.') || key.startsWith('in.');
-
 /** The worker label of kernel modes, whose counts are not per worker. */
 export const ALL_WORKERS = 'all';
 
@@ -75,57 +66,40 @@ export function makeRegistry(current: () => MetricsSnapshot): Registry {
     }
   }
 
-  function traffic(metric: 'packets' | 'bytes', counter: Counter<'fan' | 'worker' | 'direction'>): void {
-    counter.reset();
-    for (const { fan, worker, counts } of series(current())) {
-      for (const [key, t] of Object.entries(TRAFFIC)) {
-        if (t.metric === metric) counter.inc({ fan, worker, direction: t.direction }, counts[key] ?? 0);
-      }
-    }
+  // The counts' metrics, as counter-names.ts names them: one Counter per
+  // metric name, fed from every key that maps to it. A key a series lacks
+  // gives no sample (kernel modes have no loop counter).
+  const byMetric = new Map<string, { key: string; labels: Readonly<Record<string, string>> }[]>();
+  for (const [key, c] of Object.entries(COUNTERS)) {
+    byMetric.set(c.metric, [...(byMetric.get(c.metric) ?? []), { key, labels: c.labels }]);
   }
-
-  new Counter({
-    name: 'fand_packets_total',
-    help: 'Inner packets carried by the fan: tx = encapsulated and sent on the underlay, rx = decapsulated and delivered to this host.',
-    labelNames: ['fan', 'worker', 'direction'],
-    registers,
-    collect() { traffic('packets', this); },
-  });
-  new Counter({
-    name: 'fand_bytes_total',
-    help: 'Inner bytes (IPv4 header included, outer IPIP header not) carried by the fan, by direction as for fand_packets_total.',
-    labelNames: ['fan', 'worker', 'direction'],
-    registers,
-    collect() { traffic('bytes', this); },
-  });
-  new Counter({
-    name: 'fand_dropped_packets_total',
-    help: "Packets the dataplane dropped, by reason: 'out.*' on the way to the underlay, 'in.*' on the way in (the names 'fand show' uses).",
-    labelNames: ['fan', 'worker', 'reason'],
-    registers,
-    collect() {
-      this.reset();
-      for (const { fan, worker, counts } of series(current())) {
-        for (const [reason, n] of Object.entries(counts)) if (isDrop(reason)) this.inc({ fan, worker, reason }, n);
-      }
-    },
-  });
-  /** A per-(fan, worker) counter read from one key of the counts; series without the key are left out. */
-  function countsCounter(name: string, help: string, key: string): void {
+  for (const [name, keys] of byMetric) {
     new Counter({
-      name, help, labelNames: ['fan', 'worker'], registers,
+      name, help: METRICS[name] ?? name,
+      labelNames: ['fan', 'worker', ...Object.keys(keys[0]!.labels)],
+      registers,
       collect() {
         this.reset();
         for (const { fan, worker, counts } of series(current())) {
-          if (counts[key] !== undefined) this.inc({ fan, worker }, counts[key]);
+          for (const { key, labels } of keys) if (counts[key] !== undefined) this.inc({ fan, worker, ...labels }, counts[key]);
         }
       },
     });
   }
-  countsCounter('fand_worker_loops_total', 'Iterations of a userspace worker loop; a worker whose count stops growing is stuck.', LOOPS);
-  countsCounter('fand_direct_sends_total',
-    'Of fand_packets_total{direction="tx"}, those the userspace dataplane sent straight to a next hop the kernel had resolved (AF_PACKET) rather than through the kernel IP output path.',
-    DIRECT);
+  new Counter({
+    name: DROPPED_METRIC,
+    help: METRICS[DROPPED_METRIC]!,
+    labelNames: ['fan', 'worker', 'direction', 'reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const { fan, worker, counts } of series(current())) {
+        for (const [reason, n] of Object.entries(nameCounts(counts).drops)) {
+          this.inc({ fan, worker, direction: dropDirection(reason) ?? 'unknown', reason }, n);
+        }
+      }
+    },
+  });
   new Gauge({
     name: 'fand_fan_info',
     help: 'One series per configured fan: its bridge and overlay. Always 1.',

@@ -1,9 +1,14 @@
-// The Prometheus endpoint: values and labels straight from the source's
-// snapshot at scrape time, 404 elsewhere, and a port that close() frees.
+// The Prometheus endpoint's mechanics: values and labels straight from the
+// source's snapshot at scrape time, 404 elsewhere, and a port that close()
+// frees. The snapshot here is built with the names the dataplanes use
+// (counter-names.ts); that a real daemon's drops come out right, by reason,
+// is what metrics-e2e.test.ts checks against a running fand.
 import test from 'ava';
 import { createServer } from 'node:net';
 import { pino } from 'pino';
 import { startMetrics, parseListen, type MetricsSnapshot, type MetricsSource } from '../src/metrics.js';
+import { COUNTERS, dropKey } from '../src/dataplane/counter-names.js';
+import { TRAFFIC_NAMES } from '../src/dataplane/counters.js';
 
 const log = pino({ level: 'silent' });
 
@@ -11,7 +16,8 @@ const log = pino({ level: 'silent' });
 function snapshot(scale: number): MetricsSnapshot {
   const w = (i: number) => ({
     'tx.packets': 10 * scale + i, 'tx.bytes': 1000 * scale + i, 'rx.packets': 20 * scale + i, 'rx.bytes': 2000 * scale + i,
-    loops: 5 * scale + i, 'tx.direct': 8 * scale + i, 'out.not-overlay': i, 'in.spoofed-source': 3 * scale + i,
+    loops: 5 * scale + i, 'tx.direct': 8 * scale + i, 'out.read': 10 * scale + 2 * i, 'in.received': 23 * scale + 2 * i,
+    [dropKey('out.not-overlay')]: i, [dropKey('in.spoofed-source')]: 3 * scale + i,
   });
   return {
     mode: 'userspace',
@@ -76,7 +82,7 @@ test('scrapes reflect the snapshot of the moment, with fan, worker, direction an
   t.is(snapshots, 1, 'one snapshot per scrape, shared by every metric');
 
   for (const [name, type] of [
-    ['fand_packets_total', 'counter'], ['fand_bytes_total', 'counter'], ['fand_dropped_packets_total', 'counter'],
+    ['fand_packets_total', 'counter'], ['fand_bytes_total', 'counter'], ['fand_dropped_packets_total', 'counter'], ['fand_handled_packets_total', 'counter'],
     ['fand_worker_loops_total', 'counter'], ['fand_direct_sends_total', 'counter'], ['fand_fan_info', 'gauge'], ['fand_dataplane_info', 'gauge'],
     ['fand_workers_alive', 'gauge'], ['fand_workers_configured', 'gauge'],
     ['fand_last_reload_timestamp_seconds', 'gauge'], ['fand_last_reload_success', 'gauge'],
@@ -88,8 +94,12 @@ test('scrapes reflect the snapshot of the moment, with fan, worker, direction an
   t.is(value(s1, 'fand_packets_total', { fan, worker: '1', direction: 'rx' }), 21);
   t.is(value(s1, 'fand_bytes_total', { fan, worker: '0', direction: 'rx' }), 2000);
   t.is(value(s1, 'fand_bytes_total', { fan, worker: '1', direction: 'tx' }), 1001);
-  t.is(value(s1, 'fand_dropped_packets_total', { fan, worker: '1', reason: 'in.spoofed-source' }), 4);
-  t.is(value(s1, 'fand_dropped_packets_total', { fan, worker: '0', reason: 'out.not-overlay' }), 0, 'zero counts are exported');
+  t.is(value(s1, 'fand_dropped_packets_total', { fan, worker: '1', direction: 'rx', reason: 'in.spoofed-source' }), 4);
+  t.is(value(s1, 'fand_dropped_packets_total', { fan, worker: '0', direction: 'tx', reason: 'out.not-overlay' }), 0, 'zero counts are exported');
+  // the traffic counters out.read and in.received are what the dataplane took in, never drop reasons
+  t.deepEqual([...new Set(s1.filter((x) => x.name === 'fand_dropped_packets_total').map((x) => x.labels['reason']))].sort(), ['in.spoofed-source', 'out.not-overlay']);
+  t.is(value(s1, 'fand_handled_packets_total', { fan, worker: '1', direction: 'tx' }), 12);
+  t.is(value(s1, 'fand_handled_packets_total', { fan, worker: '1', direction: 'rx' }), 25);
   t.is(value(s1, 'fand_worker_loops_total', { fan, worker: '1' }), 6);
   t.is(value(s1, 'fand_direct_sends_total', { fan, worker: '1' }), 9);
   t.is(value(s1, 'fand_direct_sends_total', { fan: 'fan-10-3', worker: 'all' }), undefined, 'kernel modes send no direct packets');
@@ -109,7 +119,7 @@ test('scrapes reflect the snapshot of the moment, with fan, worker, direction an
   scale = 3;
   const { samples: s2 } = parse(await (await fetch(url)).text());
   t.is(value(s2, 'fand_packets_total', { fan, worker: '1', direction: 'tx' }), 31);
-  t.is(value(s2, 'fand_dropped_packets_total', { fan, worker: '0', reason: 'in.spoofed-source' }), 9);
+  t.is(value(s2, 'fand_dropped_packets_total', { fan, worker: '0', direction: 'rx', reason: 'in.spoofed-source' }), 9);
   t.is(value(s2, 'fand_packets_total', { fan: 'fan-10-3', worker: 'all', direction: 'tx' }), 21);
   t.is(value(s2, 'fand_workers_alive'), 1);
   t.is(value(s2, 'fand_last_reload_timestamp_seconds'), 1700000000);
@@ -180,4 +190,8 @@ test('listen addresses: HOST:PORT, bracketed IPv6', (t) => {
   t.throws(() => parseListen('9478'), { message: /HOST:PORT/ });
   t.throws(() => parseListen(':9478'), { message: /HOST:PORT/ });
   t.throws(() => parseListen('h:70000'), { message: /HOST:PORT/ });
+});
+
+test('every counter the userspace dataplane reports has a metric', (t) => {
+  for (const key of TRAFFIC_NAMES) t.truthy(COUNTERS[key], `${key} is reported but named nowhere in counter-names.ts`);
 });

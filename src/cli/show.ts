@@ -1,9 +1,21 @@
 // `fand show`: the daemon's state as a table, in the spirit of `fanctl show`.
+// Counter and drop-reason names are counter-names.ts's, as in `show --json`
+// and the metrics.
+import { droppedTotal } from '../dataplane/counter-names.js';
+
+export interface ShowFan {
+  bridge: string; overlay: string; underlay: string; bridgeAddress: string; mtu: number; hostReserve: number; dhcp: boolean;
+  /** Non-drop counters by key (tx.packets ...). */
+  counters: Record<string, number>;
+  /** Drops by reason (in.spoofed-source ...). */
+  drops: Record<string, number>;
+}
+
 export interface ShowReply {
   pid: number;
   dataplane: { mode: string; reason: string };
   workers: { alive: number; configured: number };
-  fans: { bridge: string; overlay: string; underlay: string; bridgeAddress: string; mtu: number; hostReserve: number; dhcp: boolean; counters: Record<string, number> }[];
+  fans: ShowFan[];
 }
 
 function table(rows: string[][]): string {
@@ -11,19 +23,25 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
 }
 
+/** `reason=count` for every reason that dropped something, most first (ties by name). */
+export function formatDrops(drops: Record<string, number>): string {
+  return Object.entries(drops).filter(([, n]) => n > 0)
+    .sort(([a, x], [b, y]) => y - x || a.localeCompare(b))
+    .map(([reason, n]) => `${reason}=${n}`).join(' ');
+}
+
 export function formatShow(r: ShowReply): string {
   const head = [['Bridge', 'Overlay', 'Underlay', 'Flags', 'Dataplane', 'MTU', 'Tx pkts', 'Rx pkts', 'Dropped']];
   const rows = r.fans.map((f) => {
     const c = f.counters;
-    const dropped = Object.entries(c).filter(([k]) => k.startsWith('drop.')).reduce((s, [, v]) => s + v, 0);
     const flags = [f.dhcp ? 'dhcp' : '', `host-reserve ${f.hostReserve}`].filter(Boolean).join(' ');
-    return [f.bridge, f.overlay, f.underlay, flags, r.dataplane.mode, String(f.mtu), String(c['tx.packets'] ?? 0), String(c['rx.packets'] ?? 0), String(dropped)];
+    return [f.bridge, f.overlay, f.underlay, flags, r.dataplane.mode, String(f.mtu), String(c['tx.packets'] ?? 0), String(c['rx.packets'] ?? 0), String(droppedTotal(f.drops))];
   });
   let out = table([...head, ...rows]);
   out += `\ndataplane ${r.dataplane.mode}: ${r.dataplane.reason}; workers ${r.workers.alive}/${r.workers.configured}; pid ${r.pid}\n`;
   for (const f of r.fans) {
-    const drops = Object.entries(f.counters).filter(([k, v]) => k.startsWith('drop.') && v > 0);
-    if (drops.length) out += `${f.bridge} drops: ${drops.map(([k, v]) => `${k.slice(5)}=${v}`).join(' ')}\n`;
+    const drops = formatDrops(f.drops);
+    if (drops) out += `${f.bridge} dropped: ${drops}\n`;
   }
   return out;
 }

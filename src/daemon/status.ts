@@ -5,6 +5,7 @@ import type { Dataplane } from '../dataplane/dataplane.js';
 import type { MetricsSnapshot } from '../metrics.js';
 import type { Plan } from '../plan.js';
 import type { KeptFan } from './state.js';
+import { nameCounts } from '../dataplane/counter-names.js';
 
 export interface ReloadOutcome {
   readonly time: number; // unix seconds
@@ -40,6 +41,11 @@ export function statusLine(choice: Choice, plan: Plan, lastReload?: ReloadOutcom
   return `${choice.mode}${choice.mode === 'userspace' ? ` (${plan.workers} workers)` : ''}: ${fans}${failed}`;
 }
 
+/**
+ * `fand show --json`: per fan its counters and its drops by reason, in
+ * total and per worker, named as counter-names.ts says (the metrics use the
+ * same names).
+ */
 export function show(s: StatusSource): object {
   const counters = s.dp.counters();
   return {
@@ -48,6 +54,10 @@ export function show(s: StatusSource): object {
     workers: s.dp.health(),
     lastReload: s.lastReload,
     retained: s.retained,
-    fans: s.plan.fans.map((f, i) => ({ ...f, counters: counters[i]?.total ?? {}, perWorker: counters[i]?.perWorker ?? [] })),
+    fans: s.plan.fans.map((f, i) => ({
+      ...f,
+      ...nameCounts(counters[i]?.total ?? {}),
+      perWorker: (counters[i]?.perWorker ?? []).map(nameCounts),
+    })),
   };
 }

@@ -29,6 +29,7 @@ export const enum Drop {
   InQueueFull,         // TUN would block (EAGAIN)
 }
 
+/** The reasons' names, in Drop order (counter-names.ts says how they are shown and exported). */
 export const DROP_NAMES = [
   'out.not-ipv4', 'out.malformed', 'out.not-overlay', 'out.local-slice', 'out.bad-underlay',
   'out.ttl-expired', 'out.send-error', 'out.queue-full',

@@ -10,6 +10,7 @@ import type { Logger } from '../../log.js';
 import { formatCidr, formatIpv4 } from '../../fan/ipv4.js';
 import { MAX_REMOTE_HOSTS, remoteHostCount } from './routes.js';
 import { DataplaneError } from '../select.js';
+import { dropKey } from '../counter-names.js';
 
 export const TUNL0 = 'tunl0';
 
@@ -75,7 +76,8 @@ export class KernelIpipDataplane implements Dataplane {
 
   counters(): FanCounters[] {
     const s = this.stats;
-    const total = { 'tx.packets': s.txPackets, 'tx.bytes': s.txBytes, 'rx.packets': s.rxPackets, 'rx.bytes': s.rxBytes, 'drop.tunl0-rx-errors': s.rxErrors, 'drop.tunl0-tx-errors': s.txErrors };
+    const total = { 'tx.packets': s.txPackets, 'tx.bytes': s.txBytes, 'rx.packets': s.rxPackets, 'rx.bytes': s.rxBytes,
+      [dropKey('in.tunl0-errors')]: s.rxErrors, [dropKey('out.tunl0-errors')]: s.txErrors };
     // tunl0 is shared by every fan of the host: its counters are reported once, on the first fan.
     return this.fans.map((f, i) => ({ fan: f.bridge, perWorker: [], total: i === 0 ? total : {} }));
   }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { native } from '../../native/index.js';
 import { makePacketContext } from '../packet/context.js';
 import { COUNTER_COUNT, DROP_NAMES, TRAFFIC_NAMES, Traffic } from '../counters.js';
+import { dropKey } from '../counter-names.js';
 import { blackholeRule, linkUp, route, sysctl, tun, type Resource } from '../../host/resources.js';
 import { TUNL0 } from '../kernel-ipip/index.js';
 import type { Dataplane, FanCounters } from '../dataplane.js';
@@ -319,7 +320,7 @@ export class UserspaceDataplane implements Dataplane {
       for (let w = 0; w < this.workers; w++) {
         const b = counterBase(w, slot);
         const row: Record<string, number> = {};
-        DROP_NAMES.forEach((n, i) => { row[`drop.${n}`] = c[b + i]!; });
+        DROP_NAMES.forEach((n, i) => { row[dropKey(n)] = c[b + i]!; });
         TRAFFIC_NAMES.forEach((n, i) => { row[n] = c[b + DROP_NAMES.length + i]!; });
         perWorker.push(row);
         for (const [k, v] of Object.entries(row)) total[k] = (total[k] ?? 0) + v;

@@ -6,7 +6,8 @@
 //   sockets.c  raw IPv4 and AF_PACKET sockets, batched receive and send
 //   poll.c     poll, eventfd, close
 //   notify.c   sd_notify
-//   netlink.c  rtnetlink requests, interface indexes
+//   netlink.c  rtnetlink requests, long-lived netlink sockets watched
+//              from the event loop (uv_poll), interface indexes
 //   module.c   the exported names
 #ifndef FAND_COMMON_H
 #define FAND_COMMON_H
@@ -124,6 +125,13 @@ napi_value do_close(napi_env env, napi_callback_info info);
 napi_value sd_notify(napi_env env, napi_callback_info info);
 napi_value if_index(napi_env env, napi_callback_info info);
 napi_value netlink_request(napi_env env, napi_callback_info info);
+napi_value netlink_open(napi_env env, napi_callback_info info);
+napi_value netlink_join(napi_env env, napi_callback_info info);
+napi_value netlink_port_id(napi_env env, napi_callback_info info);
+napi_value netlink_send(napi_env env, napi_callback_info info);
+napi_value netlink_recv(napi_env env, napi_callback_info info);
+napi_value netlink_watch(napi_env env, napi_callback_info info);
+napi_value netlink_unwatch(napi_env env, napi_callback_info info);
 
 // Socket buffer sizes: the FORCE variant first (root), the plain one otherwise (sockets.c).
 int set_buf(int fd, int force_opt, int opt, int32_t size);

@@ -32,6 +32,13 @@ NAPI_MODULE_INIT() {
       FN("sdNotify", sd_notify),
       FN("ifIndex", if_index),
       FN("netlinkRequest", netlink_request),
+      FN("netlinkOpen", netlink_open),
+      FN("netlinkJoin", netlink_join),
+      FN("netlinkPortId", netlink_port_id),
+      FN("netlinkSend", netlink_send),
+      FN("netlinkRecv", netlink_recv),
+      FN("netlinkWatch", netlink_watch),
+      FN("netlinkUnwatch", netlink_unwatch),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)

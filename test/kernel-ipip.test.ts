@@ -73,3 +73,20 @@ test('installing and flushing the 65,533 routes of a /16 underlay in bulk', asyn
   t.is(await count('nexthop'), 0);
   t.log(`install ${installMs} ms, remove ${removeMs} ms`);
 });
+
+test('counters are read over rtnetlink when asked (IFLA_STATS64), equal to what ip -s shows', async (t) => {
+  // This kernel has no tunl0: lo stands in (same RTM_GETLINK, same IFLA_STATS64).
+  const { KernelIpipDataplane } = await import('../src/dataplane/kernel-ipip/index.js');
+  const { makeLogger } = await import('../src/log.js');
+  const dp = new KernelIpipDataplane('lo');
+  const fan = { bridge: 'fan-250-1-10' } as unknown as import('../src/fan/resolved.js').ResolvedFan;
+  await dp.start([fan], makeLogger('silent'));
+  const ipStats = async () => (JSON.parse((await run('ip', ['-s', '-j', 'link', 'show', 'dev', 'lo'])).stdout) as { stats64: { tx: { packets: number } } }[])[0]!.stats64.tx.packets;
+  const before = await ipStats();
+  await run('ping', ['-c', '3', '-i', '0.2', '-W', '1', '127.0.0.1']);
+  // Synchronous: the reading is the kernel's at the moment of the call, not a poll's.
+  const tx = dp.counters()[0]!.total['tx.packets']!;
+  const after = await ipStats();
+  t.true(tx >= before + 6 && tx <= after, `tx ${tx}: between ${before} + 6 (3 pings, 3 replies on lo) and ${after}`);
+  await dp.stop();
+});

@@ -4,29 +4,31 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { applyHops, directHops, NeighbourTable, NextHop, type KernelNeighbour, type UnderlayLink } from '../src/dataplane/userspace/neighbours.js';
+import { NUD_DELAY, NUD_FAILED, NUD_INCOMPLETE, NUD_PERMANENT, NUD_PROBE, NUD_REACHABLE, NUD_STALE } from '../src/host/netlink/codec.js';
 
 const ip = (t: string) => t.split('.').reduce((a, o) => a * 256 + Number(o), 0) >>> 0;
 const ETH0: UnderlayLink = { name: 'eth0', ifindex: 7, network: ip('172.16.0.0'), prefix: 16 };
 const MAC = '02:00:00:00:02:0a';
 
 test('directHops takes on-link entries of the underlay interface in a state the kernel sends on', (t) => {
-  const n = (dst: string, state: string[], extra: Partial<KernelNeighbour> = {}): KernelNeighbour => ({ dst, dev: 'eth0', lladdr: MAC, state, ...extra });
+  const mac = (m: string) => Uint8Array.from(m.split(':'), (h) => parseInt(h, 16));
+  const n = (dst: string, state: number, extra: Partial<KernelNeighbour> = {}): KernelNeighbour => ({ dst: ip(dst), ifindex: 7, lladdr: mac(MAC), state, ...extra });
   const cases: [string, KernelNeighbour, boolean, boolean?][] = [
-    ['REACHABLE', n('172.16.2.10', ['REACHABLE']), true, false],
-    ['STALE (probe once)', n('172.16.2.11', ['STALE']), true, true],
-    ['DELAY', n('172.16.2.12', ['DELAY']), true, false],
-    ['PROBE', n('172.16.2.13', ['PROBE']), true, false],
-    ['PERMANENT', n('172.16.2.14', ['PERMANENT']), true, false],
-    ['INCOMPLETE', n('172.16.2.15', ['INCOMPLETE'], { lladdr: undefined }), false],
-    ['FAILED', n('172.16.2.16', ['FAILED']), false],
-    ['no address', n('172.16.2.17', ['REACHABLE'], { lladdr: undefined }), false],
-    ['other interface', n('172.16.2.18', ['REACHABLE'], { dev: 'eth1' }), false],
-    ['off-link (a gateway elsewhere)', n('10.0.0.1', ['REACHABLE']), false],
-    ['the network address', n('172.16.0.0', ['REACHABLE']), false],
-    ['multicast Ethernet address', n('172.16.2.19', ['REACHABLE'], { lladdr: '01:00:5e:00:00:01' }), false],
-    ['zero Ethernet address', n('172.16.2.20', ['REACHABLE'], { lladdr: '00:00:00:00:00:00' }), false],
-    ['not an Ethernet address', n('172.16.2.21', ['REACHABLE'], { lladdr: '02:00:00:00:02' }), false],
-    ['not an IPv4 address', n('172.16.2', ['REACHABLE']), false],
+    ['REACHABLE', n('172.16.2.10', NUD_REACHABLE), true, false],
+    ['STALE (probe once)', n('172.16.2.11', NUD_STALE), true, true],
+    ['DELAY', n('172.16.2.12', NUD_DELAY), true, false],
+    ['PROBE', n('172.16.2.13', NUD_PROBE), true, false],
+    ['PERMANENT', n('172.16.2.14', NUD_PERMANENT), true, false],
+    ['INCOMPLETE', n('172.16.2.15', NUD_INCOMPLETE, { lladdr: undefined }), false],
+    ['FAILED', n('172.16.2.16', NUD_FAILED), false],
+    ['no address', n('172.16.2.17', NUD_REACHABLE, { lladdr: undefined }), false],
+    ['other interface', n('172.16.2.18', NUD_REACHABLE, { ifindex: 8 }), false],
+    ['off-link (a gateway elsewhere)', n('10.0.0.1', NUD_REACHABLE), false],
+    ['the network address', n('172.16.0.0', NUD_REACHABLE), false],
+    ['multicast Ethernet address', n('172.16.2.19', NUD_REACHABLE, { lladdr: mac('01:00:5e:00:00:01') }), false],
+    ['zero Ethernet address', n('172.16.2.20', NUD_REACHABLE, { lladdr: mac('00:00:00:00:00:00') }), false],
+    ['not an Ethernet address', n('172.16.2.21', NUD_REACHABLE, { lladdr: mac('02:00:00:00:02') }), false],
+    ['deleted (state 0)', n('172.16.2.22', 0), false],
   ];
   for (const [name, entry, taken, probe] of cases) {
     const hops = directHops([entry], [ETH0]);

@@ -1,12 +1,14 @@
-// The host's network configuration, read and changed through iproute2's
-// `ip` (JSON output for reading, `ip -batch` for changes). Everything that
-// touches the host's network stack goes through the `HostNet` interface so
-// that `fand plan` and the tests can use a fake.
-import { execFile, spawn } from 'node:child_process';
+// The host's network configuration: read over rtnetlink (host/netlink/),
+// changed through iproute2's `ip -batch`. Everything that touches the
+// host's network stack goes through the `HostNet` interface so that
+// `fand plan` and the tests can use a fake.
+import { spawn } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import type { InterfaceAddrs } from '../config/underlay.js';
-import { parseIpv4 } from '../fan/ipv4.js';
+import { formatIpv4 } from '../fan/ipv4.js';
 import { detectNat, type Nat } from './nat.js';
+import { RT_TABLE_MAIN, type NlLink } from './netlink/codec.js';
+import { Rtnetlink } from './netlink/rtnl.js';
 
 export interface TunInfo {
   readonly multiQueue: boolean;
@@ -63,81 +65,59 @@ export interface HostNet {
 
 export class HostNetError extends Error {}
 
-function runIp(args: string[], timeoutMs = 0): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('ip', args, { maxBuffer: 64 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
-      if (err) reject(new HostNetError(`ip ${args.join(' ')}: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
-    });
-  });
+/** A route's destination as `ip -j route` prints it: 'default', '10.0.0.1' (a /32) or '10.0.0.0/8'. */
+export function routeDst(dst: number, len: number): string {
+  if (len === 0) return 'default';
+  return len === 32 ? formatIpv4(dst) : `${formatIpv4(dst)}/${len}`;
 }
 
 /**
- * The kernel's IPv4 neighbour table (`ip -j -4 neigh show`), for direct sends
- * (dataplane/userspace/neighbours.ts). Bounded in time: a table that cannot be
- * read is an error (and direct sends stop), never a stale answer.
+ * The real host. Reads go over rtnetlink (host/netlink/rtnl.ts): no process,
+ * a dump each. Changes go through `ip -batch`, one process per batch: they
+ * happen at start-up, reload and repair only, never while nothing changes.
+ * With `netns`, reads and changes are made in that named namespace (tests
+ * use this; sysctls are always those of fand's own namespace).
  */
-export async function ipNeighbours(): Promise<{ dst?: string; dev?: string; lladdr?: string; state?: string[] }[]> {
-  return JSON.parse(await runIp(['-j', '-4', 'neigh', 'show'], 5000)) as { dst?: string; dev?: string; lladdr?: string; state?: string[] }[];
-}
+export class LinuxHost implements HostNet {
+  private readonly rtnl: Rtnetlink;
 
-interface IpLinkJson {
-  ifname: string; ifindex: number; mtu: number; flags?: string[]; master?: string; address?: string; link_type?: string;
-  linkinfo?: { info_kind?: string; info_data?: { type?: string; pi?: boolean; vnet_hdr?: boolean; multi_queue?: boolean; persist?: boolean } };
-}
-
-/**
- * The real host, through the `ip` command of iproute2. With `netns`, every
- * `ip` call is made with `-n NETNS` (tests use this; sysctls are always those
- * of fand's own namespace).
- */
-export class IpCommand implements HostNet {
-  constructor(private readonly netns?: string) {}
-
-  private ip(args: string[]): Promise<string> {
-    return runIp(this.netns ? ['-n', this.netns, ...args] : args);
+  constructor(private readonly netns?: string) {
+    this.rtnl = new Rtnetlink(netns);
   }
 
   async links(): Promise<LinkInfo[]> {
-    const json = JSON.parse(await this.ip(['-j', '-d', 'link', 'show'])) as IpLinkJson[];
-    return json.map((l) => {
-      const d = l.linkinfo?.info_data;
-      const kind = l.linkinfo?.info_kind;
-      return {
-        name: l.ifname,
-        index: l.ifindex,
-        kind,
-        mtu: l.mtu,
-        up: (l.flags ?? []).includes('UP'),
-        master: l.master,
-        mac: l.link_type === 'ether' ? l.address : undefined,
-        tun: kind === 'tun' && d
-          ? { multiQueue: !!d.multi_queue, persist: !!d.persist, vnetHdr: !!d.vnet_hdr, pi: !!d.pi, type: d.type ?? 'tun' }
-          : undefined,
-      };
-    });
+    return linkInfos(await this.rtnl.links());
+  }
+
+  /** One device with its counters (IFLA_STATS64), undefined when there is none. */
+  link(name: string): Promise<NlLink | undefined> {
+    return this.rtnl.link(name);
   }
 
   async addresses(): Promise<InterfaceAddrs[]> {
-    // Not `-4`: that hides interfaces without an IPv4 address, and the error
-    // must say "has no IPv4 address", not "no such interface".
-    const json = JSON.parse(await this.ip(['-j', 'addr', 'show'])) as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[];
-    return json.map((l) => ({
-      name: l.ifname,
-      addresses: (l.addr_info ?? [])
-        .filter((a) => a.family === 'inet')
-        .map((a) => ({ address: parseIpv4(a.local) ?? 0, prefix: a.prefixlen })),
+    // Every interface, also those without an IPv4 address: the error must
+    // say "has no IPv4 address", not "no such interface".
+    const [links, addrs] = await Promise.all([this.rtnl.links(), this.rtnl.addresses()]);
+    return links.map((l) => ({
+      name: l.name,
+      addresses: addrs.filter((a) => a.index === l.index).map((a) => ({ address: a.address, prefix: a.prefix })),
     }));
   }
 
   async routes(): Promise<RouteInfo[]> {
-    const json = JSON.parse(await this.ip(['-j', '-4', 'route', 'show', 'table', 'main'])) as { dst: string; dev?: string; prefsrc?: string; gateway?: string }[];
-    return json.map((r) => ({ dst: r.dst, dev: r.dev, prefsrc: r.prefsrc, gateway: r.gateway }));
+    const [links, routes] = await Promise.all([this.rtnl.links(), this.rtnl.routes()]);
+    const name = new Map(links.map((l) => [l.index, l.name]));
+    return routes.filter((r) => r.table === RT_TABLE_MAIN).map((r) => ({
+      dst: routeDst(r.dst, r.dstLen),
+      dev: r.oif === undefined ? undefined : name.get(r.oif),
+      prefsrc: r.prefsrc === undefined ? undefined : formatIpv4(r.prefsrc),
+      gateway: r.gateway === undefined ? undefined : formatIpv4(r.gateway),
+    }));
   }
 
   async rules(): Promise<RuleInfo[]> {
-    const json = JSON.parse(await this.ip(['-j', '-4', 'rule', 'show'])) as { priority: number; iif?: string; action?: string }[];
-    return json.map((r) => ({ priority: r.priority, iif: r.iif, action: r.action }));
+    // `ip rule` shows a lookup as "lookup TABLE", other actions by name.
+    return (await this.rtnl.rules()).map((r) => ({ priority: r.priority, iif: r.iifname, action: r.action === 'to_tbl' ? undefined : r.action }));
   }
 
   async defaultRouteIface(): Promise<string | undefined> {
@@ -189,6 +169,24 @@ export class IpCommand implements HostNet {
       throw new HostNetError(`sysctl ${key}=${value}: ${(e as Error).message}`);
     }
   }
+}
+
+/** The old name of LinuxHost (reads were `ip -j` then); kept until every caller says LinuxHost. */
+export const IpCommand = LinuxHost;
+
+/** rtnetlink links as LinkInfo (the master by name). */
+export function linkInfos(links: readonly NlLink[]): LinkInfo[] {
+  const name = new Map(links.map((l) => [l.index, l.name]));
+  return links.map((l) => ({
+    name: l.name,
+    index: l.index,
+    kind: l.kind,
+    mtu: l.mtu,
+    up: l.up,
+    master: l.master ? name.get(l.master) : undefined,
+    mac: l.mac,
+    tun: l.tun ? { multiQueue: l.tun.multiQueue, persist: l.tun.persist, vnetHdr: l.tun.vnetHdr, pi: l.tun.pi, type: l.tun.type } : undefined,
+  }));
 }
 
 export function sysctlPath(key: string): string {

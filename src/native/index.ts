@@ -188,7 +188,38 @@ export interface Native {
    * only.
    */
   netlinkRequest(msg: Uint8Array, timeoutMs: number): Uint8Array;
+
+  /**
+   * A long-lived netlink socket (src/host/netlink/socket.ts): socket(AF_NETLINK,
+   * SOCK_RAW, protocol), non-blocking, close-on-exec, bound, joined to each
+   * multicast group number in `groups`, SO_RCVBUF forced to rcvbuf when > 0.
+   * With netnsPath (/run/netns/NAME) it is created in that network namespace.
+   */
+  netlinkOpen(protocol: number, groups: Uint32Array, rcvbuf: number, netnsPath?: string): number;
+  /** Joins one more multicast group (a group number). */
+  netlinkJoin(fd: number, group: number): void;
+  /** The socket's port id (nl_pid): replies to its own requests carry it. */
+  netlinkPortId(fd: number): number;
+  /** Sends one datagram (complete netlink messages) to the kernel. */
+  netlinkSend(fd: number, msg: Uint8Array): void;
+  /**
+   * Copies the next datagram from the kernel into buf and returns its
+   * length; 0 when none is queued. Datagrams from other senders are dropped.
+   * Throws ENOBUFS when the kernel dropped messages for this socket, EMSGSIZE
+   * when a datagram did not fit.
+   */
+  netlinkRecv(fd: number, buf: Uint8Array): number;
+  /**
+   * Calls `onReadable` from this thread's event loop whenever fd is readable
+   * (uv_poll: no thread, no timer). Does not keep the process alive.
+   */
+  netlinkWatch(fd: number, onReadable: () => void): NetlinkWatch;
+  /** Stops a watch; the fd stays open. Idempotent. */
+  netlinkUnwatch(watch: NetlinkWatch): void;
 }
+
+/** An opaque handle from netlinkWatch. */
+export type NetlinkWatch = { readonly __netlinkWatch: unique symbol };
 
 /** The package root: the nearest ancestor of this file holding package.json. */
 function packageRoot(): string {

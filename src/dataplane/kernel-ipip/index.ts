@@ -2,7 +2,8 @@
 // only the fallback tunnel tunl0 to be up: it accepts IPIP from any source
 // (ip_tunnel_lookup() falls back to it). Encapsulation needs one route per
 // remote slice through tunl0 (routes.ts). No packet passes through fand.
-import { execFile } from 'node:child_process';
+import { native } from '../../native/index.js';
+import { decodeError, decodeLink, getLinkRequest, parseMessages, type LinkStats } from '../../host/netlink/codec.js';
 import { linkUp, sliceRoutes, type Resource } from '../../host/resources.js';
 import type { Dataplane, FanCounters } from '../dataplane.js';
 import type { ResolvedFan } from '../../fan/resolved.js';
@@ -17,8 +18,12 @@ export const TUNL0 = 'tunl0';
 export class KernelIpipDataplane implements Dataplane {
   readonly mode = 'kernel-ipip' as const;
   private fans: readonly ResolvedFan[] = [];
-  private stats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxErrors: 0, txErrors: 0 };
-  private timer: NodeJS.Timeout | undefined;
+  private stats: LinkStats = { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, rxErrors: 0, txErrors: 0, rxDropped: 0, txDropped: 0 };
+  private log: Logger | undefined;
+  private readError = '';
+
+  /** @param countersOf the device whose counters are the dataplane's (tunl0; tests use another). */
+  constructor(private readonly countersOf = TUNL0) {}
 
   private readonly seen: string[] = [];
 
@@ -48,26 +53,29 @@ export class KernelIpipDataplane implements Dataplane {
     // dataplane has no kernel equivalent here.
     log.warn('kernel-ipip: the kernel does not check that an inner source belongs to the sending host\'s slice; '
       + 'this mode does not filter spoofed inner sources from the underlay (use the userspace dataplane, or filter the underlay, for that)');
-    await this.refresh();
-    this.timer = setInterval(() => { void this.refresh(); }, 2000).unref();
+    this.log = log;
+    this.read();
   }
 
-  /** tunl0's own counters: the kernel does the forwarding, so that is what there is to show. */
-  private refresh(): Promise<void> {
-    return new Promise((resolve) => {
-      execFile('ip', ['-s', '-j', 'link', 'show', 'dev', TUNL0], (err, stdout) => {
-        if (!err) {
-          try {
-            const l = (JSON.parse(stdout) as { stats64?: { rx: { packets: number; bytes: number; errors: number }; tx: { packets: number; bytes: number; errors: number } } }[])[0];
-            if (l?.stats64) {
-              this.stats = { rxPackets: l.stats64.rx.packets, rxBytes: l.stats64.rx.bytes, rxErrors: l.stats64.rx.errors,
-                txPackets: l.stats64.tx.packets, txBytes: l.stats64.tx.bytes, txErrors: l.stats64.tx.errors };
-            }
-          } catch { /* keep the last reading */ }
-        }
-        resolve();
-      });
-    });
+  /**
+   * tunl0's own counters (the kernel does the forwarding, so that is what
+   * there is to show), read when asked: one RTM_GETLINK answered with
+   * IFLA_STATS64, a syscall pair of some microseconds on the calling thread
+   * (show and scrapes are synchronous), no process, no timer.
+   */
+  private read(): void {
+    let problem = '';
+    try {
+      const [m] = parseMessages(native.netlinkRequest(getLinkRequest(this.countersOf, 1), 1000));
+      const stats = m ? decodeLink(m)?.stats : undefined;
+      if (stats) this.stats = stats;
+      else problem = m ? `the kernel answered ${decodeError(m)?.errno ? `errno ${decodeError(m)!.errno}` : 'without IFLA_STATS64'}` : 'no answer';
+    } catch (e) {
+      problem = (e as Error).message;
+    }
+    // Said once per kind of problem, not at every scrape; the last reading stays.
+    if (problem && problem !== this.readError) this.log?.warn({ err: problem }, `kernel-ipip: cannot read the counters of ${this.countersOf}: ${problem}; showing the last reading`);
+    this.readError = problem;
   }
 
   async update(fans: readonly ResolvedFan[]): Promise<void> {
@@ -75,6 +83,7 @@ export class KernelIpipDataplane implements Dataplane {
   }
 
   counters(): FanCounters[] {
+    this.read();
     const s = this.stats;
     const total = { 'tx.packets': s.txPackets, 'tx.bytes': s.txBytes, 'rx.packets': s.rxPackets, 'rx.bytes': s.rxBytes,
       [dropKey('in.tunl0-errors')]: s.rxErrors, [dropKey('out.tunl0-errors')]: s.txErrors };
@@ -87,6 +96,6 @@ export class KernelIpipDataplane implements Dataplane {
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    // nothing runs between reads
   }
 }

@@ -16,16 +16,14 @@ import type { Logger } from '../../log.js';
 import { formatCidr, formatIpv4 } from '../../fan/ipv4.js';
 import type { CrashMessage, FansMessage, WorkerConfig, WorkerFan, WorkerMessage } from './worker.js';
 import { counterBase, MAX_FANS } from './ring.js';
-import { applyHops, directHops, NeighbourTable, type KernelNeighbour, type UnderlayLink } from './neighbours.js';
-import { ipNeighbours } from '../../host/ip.js';
-import { networkInterfaces } from 'node:os';
+import { NeighbourFollower, NeighbourTable, type NeighbourReads } from './neighbours.js';
+import { hostEvents, type HostEvents } from '../../host/netlink/events.js';
+import { Rtnetlink } from '../../host/netlink/rtnl.js';
 
 const WORKER_FILE = fileURLToPath(new URL('./worker.js', import.meta.url));
 /** A long TUN transmit queue: bursts from the bridge must not be dropped before the workers read them. */
 const TUN_TXQUEUELEN = 4096;
 const RESTART_DELAY_MS = 1000;
-/** How often the kernel's neighbour table is read for direct sends. */
-const NEIGHBOUR_REFRESH_MS = 1000;
 /** Direct-send entries: the kernel keeps at most gc_thresh3 (1024 by default) neighbours. */
 const NEIGHBOUR_CAPACITY = 16384;
 /** Before the main table (32766) and after the local table (0). */
@@ -60,21 +58,20 @@ export class UserspaceDataplane implements Dataplane {
   private stopping = false;
   private log!: Logger;
   private neighbours: NeighbourTable | undefined;
-  private neighbourTimer: NodeJS.Timeout | undefined;
-  /** What the last neighbour refresh logged (so a steady state is not repeated every second). */
-  private neighbourState = '';
+  /** Keeps `neighbours` equal to the kernel's table, by rtnetlink events. */
+  follower: NeighbourFollower | undefined;
   private directErrorLogged = false;
-  private refreshing = false;
 
   /**
    * @param kernelIpip the kernel has the ipip module: its tunl0 must be
    *   neutralised (see resources()).
    * @param directSend send IPIP straight to next hops the kernel has resolved
    *   (neighbours.ts); false: everything through the raw socket.
-   * @param listNeighbours the kernel's neighbour table (tests swap it).
+   * @param events the host's rtnetlink events, @param reads its neighbour
+   *   table and addresses (tests swap them).
    */
   constructor(private readonly workers: number, private readonly checkInnerSource = true, private readonly kernelIpip = false,
-    private readonly directSend = true, private readonly listNeighbours: () => Promise<KernelNeighbour[]> = ipNeighbours) {}
+    private readonly directSend = true, private readonly events: HostEvents = hostEvents(), private readonly reads: NeighbourReads = rtnlReads()) {}
 
   resources(fan: ResolvedFan): Resource[] {
     // The whole overlay goes to the TUN; this host's slice is more specific and
@@ -117,61 +114,12 @@ export class UserspaceDataplane implements Dataplane {
     }
     log.info({ workers: this.workers }, `userspace dataplane: ${this.workers} worker(s) forwarding`);
     if (this.neighbours) {
-      await this.refreshNeighbours();
-      this.neighbourTimer = setInterval(() => { void this.refreshNeighbours(); }, NEIGHBOUR_REFRESH_MS).unref();
+      this.follower = new NeighbourFollower(this.neighbours, this.reads, this.events, {
+        info: (m) => log.info(m), warn: (m) => log.warn(m), debug: (f, m) => log.debug(f, m),
+      });
+      await this.follower.start(fans);
     } else {
       log.info('outbound IPIP: every packet through the raw socket (direct sends turned off)');
-    }
-  }
-
-  /** The fans' underlay interfaces with their index and connected prefix. */
-  private underlayLinks(): UnderlayLink[] {
-    const links: UnderlayLink[] = [];
-    const ifs = networkInterfaces();
-    for (const f of this.fans) {
-      if (links.some((l) => l.name === f.iface)) continue;
-      const local = formatIpv4(f.localUnderlay);
-      const a = (ifs[f.iface] ?? []).find((x) => x.family === 'IPv4' && x.address === local);
-      const ifindex = native.ifIndex(f.iface);
-      if (!a?.cidr || ifindex === 0) continue;
-      const prefix = Number(a.cidr.split('/')[1]);
-      const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-      links.push({ name: f.iface, ifindex, network: (f.localUnderlay & mask) >>> 0, prefix });
-    }
-    return links;
-  }
-
-  /**
-   * Copies the kernel's resolved on-link neighbours into the table the
-   * workers send directly to; logs when what it can do changes.
-   */
-  private async refreshNeighbours(): Promise<void> {
-    const table = this.neighbours;
-    if (!table || this.stopping || this.refreshing) return; // one `ip` at a time, however slow it is
-    this.refreshing = true;
-    try { await this.refreshNeighboursNow(table); } finally { this.refreshing = false; }
-  }
-
-  private async refreshNeighboursNow(table: NeighbourTable): Promise<void> {
-    let state: string;
-    let level: 'info' | 'warn' = 'info';
-    try {
-      const links = this.underlayLinks();
-      const hops = directHops(await this.listNeighbours(), links);
-      if (this.stopping) return;
-      const full = applyHops(table, hops);
-      const names = links.map((l) => l.name).join(', ') || 'no underlay interface with its address';
-      state = `outbound IPIP: direct sends (AF_PACKET) to the next hops the kernel has resolved on ${names}; ` +
-        'other destinations through the raw socket, where the kernel routes them and resolves their next hop';
-      if (full > 0) { level = 'warn'; state += `; ${full} neighbour(s) did not fit the table (${table.capacity}) and use the raw socket`; }
-    } catch (e) {
-      applyHops(table, []);
-      level = 'warn';
-      state = `outbound IPIP: every packet through the raw socket: cannot read the neighbour table: ${(e as Error).message}`;
-    }
-    if (state !== this.neighbourState) {
-      this.neighbourState = state;
-      this.log[level](state);
     }
   }
 
@@ -300,6 +248,7 @@ export class UserspaceDataplane implements Dataplane {
   async update(fans: readonly ResolvedFan[]): Promise<void> {
     this.fans = fans;
     this.assignSlots(fans);
+    await this.follower?.update(fans);
     const generation = ++this.generation;
     const live = this.threads.filter((t) => t.alive && t.worker);
     await new Promise<void>((resolve, reject) => {
@@ -335,7 +284,7 @@ export class UserspaceDataplane implements Dataplane {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.neighbourTimer) clearInterval(this.neighbourTimer);
+    this.follower?.stop();
     Atomics.store(this.control, 0, 1);
     const exits: Promise<unknown>[] = [];
     for (const s of this.threads) {
@@ -349,4 +298,14 @@ export class UserspaceDataplane implements Dataplane {
     await Promise.race([Promise.all(exits), timeout]);
     for (const s of this.threads) if (s.worker) await s.worker.terminate();
   }
+}
+
+/** The neighbour table and addresses over rtnetlink, in fand's own network namespace. */
+function rtnlReads(): NeighbourReads {
+  const rtnl = new Rtnetlink();
+  return {
+    neighbours: () => rtnl.neighbours(),
+    addresses: () => rtnl.addresses(),
+    ifIndex: (name) => native.ifIndex(name),
+  };
 }

@@ -20,11 +20,21 @@
 // probe; if the host stopped answering the entry fails, disappears, and the
 // traffic falls back to the kernel path.
 //
+// The table follows the kernel's by rtnetlink events (NeighbourFollower
+// below): every neighbour change on an underlay interface reaches the table
+// as the kernel announces it (RTM_NEWNEIGH / RTM_DELNEIGH on RTNLGRP_NEIGH:
+// neigh_update_notify() in net/core/neighbour.c runs on each state change,
+// including REACHABLE -> STALE in neigh_timer_handler, and garbage
+// collection sends RTM_DELNEIGH), so no process and no timer runs while
+// nothing changes.
+//
 // Layout: a SharedArrayBuffer of Int32 entries written by the main thread
 // only, read by the workers under a per-entry sequence lock (odd while an
 // entry is being written). Open addressing, linear probing, keys never
 // removed (an entry that stops being usable keeps its key with ifindex 0).
-import { parseIpv4 } from '../../fan/ipv4.js';
+import { NUD_STALE, NUD_VALID, nudNames } from '../../host/netlink/codec.js';
+import type { HostEvent, HostEvents } from '../../host/netlink/events.js';
+import { formatIpv4 } from '../../fan/ipv4.js';
 
 /** Int32 words per entry. */
 const ENTRY = 8;
@@ -137,6 +147,12 @@ export class NeighbourTable {
     return true;
   }
 
+  /** Main thread: whether `dst` has a usable entry. */
+  isDirect(dst: number): boolean {
+    const slot = this.slotFor(dst | 0, false);
+    return slot >= 0 && this.words[slot * ENTRY + IFINDEX] !== 0;
+  }
+
   /** Main thread: the addresses with a usable entry. */
   usable(): number[] {
     const out: number[] = [];
@@ -147,12 +163,13 @@ export class NeighbourTable {
   }
 }
 
-/** One entry of `ip -j -4 neigh show`. */
+/** One IPv4 entry of the kernel's neighbour table (RTM_NEWNEIGH, host/netlink/codec.ts). */
 export interface KernelNeighbour {
-  readonly dst?: string;
-  readonly dev?: string;
-  readonly lladdr?: string;
-  readonly state?: readonly string[];
+  readonly ifindex: number;
+  readonly dst: number;
+  /** NUD_* bits. */
+  readonly state: number;
+  readonly lladdr: Uint8Array | undefined;
 }
 
 /** A fan's underlay interface: its index and connected prefix. */
@@ -172,33 +189,30 @@ export interface DirectHop {
   readonly probe: boolean;
 }
 
-/** Neighbour states the kernel itself sends on (NUD_VALID, include/net/neighbour.h). */
-const SENDABLE = new Set(['REACHABLE', 'STALE', 'DELAY', 'PROBE', 'PERMANENT', 'NOARP']);
-
-function parseMac(text: string): Uint8Array | undefined {
-  const m = /^([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2}):([0-9a-f]{2})$/i.exec(text);
-  if (!m) return undefined;
-  const mac = Uint8Array.from(m.slice(1), (h) => parseInt(h, 16));
-  // multicast/broadcast and all-zero addresses are never a unicast next hop
-  return (mac[0]! & 1) !== 0 || mac.every((b) => b === 0) ? undefined : mac;
+/** An Ethernet unicast address; multicast/broadcast and all-zero addresses are never a next hop. */
+function unicastMac(mac: Uint8Array | undefined): mac is Uint8Array {
+  return !!mac && mac.length === 6 && (mac[0]! & 1) === 0 && mac.some((b) => b !== 0);
 }
 
 /**
- * The direct next hops the kernel's neighbour table allows: entries on one
- * of `links`, inside its connected prefix, with an Ethernet address and a
- * state the kernel sends on. Pure.
+ * The direct next hop one neighbour entry allows: on one of `links`, inside
+ * its connected prefix (not the network address), with an Ethernet unicast
+ * address and a state the kernel sends on (NUD_VALID); else undefined. Pure.
  */
+export function directHop(n: KernelNeighbour, links: readonly UnderlayLink[]): DirectHop | undefined {
+  const link = links.find((l) => l.ifindex === n.ifindex);
+  if (!link || !unicastMac(n.lladdr) || (n.state & NUD_VALID) === 0) return undefined;
+  const mask = link.prefix === 0 ? 0 : (0xffffffff << (32 - link.prefix)) >>> 0;
+  if (((n.dst & mask) >>> 0) !== link.network || n.dst === link.network) return undefined;
+  return { dst: n.dst >>> 0, ifindex: link.ifindex, mac: n.lladdr, probe: (n.state & NUD_STALE) !== 0 };
+}
+
+/** The direct next hops the kernel's neighbour table allows (directHop of each entry). Pure. */
 export function directHops(neighbours: readonly KernelNeighbour[], links: readonly UnderlayLink[]): DirectHop[] {
   const out: DirectHop[] = [];
   for (const n of neighbours) {
-    const link = links.find((l) => l.name === n.dev);
-    if (!link || !n.dst || !n.lladdr || !n.state) continue;
-    const dst = parseIpv4(n.dst);
-    const mac = parseMac(n.lladdr);
-    if (dst === undefined || !mac || !n.state.some((s) => SENDABLE.has(s))) continue;
-    const mask = link.prefix === 0 ? 0 : (0xffffffff << (32 - link.prefix)) >>> 0;
-    if (((dst & mask) >>> 0) !== link.network || dst === link.network) continue;
-    out.push({ dst, ifindex: link.ifindex, mac, probe: n.state.includes('STALE') });
+    const h = directHop(n, links);
+    if (h) out.push(h);
   }
   return out;
 }
@@ -216,4 +230,169 @@ export function applyHops(table: NeighbourTable, hops: readonly DirectHop[]): nu
   }
   for (const dst of table.usable()) if (!keep.has(dst)) table.set(dst, 0, undefined);
   return full;
+}
+
+/** What the follower reads from the host (host/netlink/rtnl.ts; tests swap it). */
+export interface NeighbourReads {
+  neighbours(): Promise<KernelNeighbour[]>;
+  addresses(): Promise<readonly { index: number; address: number; prefix: number }[]>;
+  /** The index of an interface by name; 0 when there is none. */
+  ifIndex(name: string): number;
+}
+
+/** A fan's underlay as the follower needs it. */
+export interface UnderlayOf { readonly iface: string; readonly localUnderlay: number }
+
+export interface FollowerLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+  debug(fields: object, msg: string): void;
+}
+
+/** The full read is a safety net only: events carry every change (minutes apart, and after an overrun). */
+export const NEIGHBOUR_RESYNC_MS = 5 * 60_000;
+
+/**
+ * Keeps a NeighbourTable equal to what the kernel's neighbour table allows,
+ * driven by rtnetlink events: a neighbour event on an underlay interface is
+ * applied to its one entry at once (the workers see it with their next
+ * lookup); an address or link change on an underlay, or lost events, reads
+ * everything again (coalesced: one read at a time, once more if something
+ * changed during it). Events that arrive while a full read is in flight are
+ * applied again after it, so an older dump never overwrites a newer event.
+ */
+export class NeighbourFollower {
+  private links: UnderlayLink[] = [];
+  private fans: readonly UnderlayOf[] = [];
+  private unsubscribe: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private reading: Promise<void> | undefined;
+  private again = false;
+  private during: KernelNeighbour[] | undefined;
+  private stopped = false;
+  /** What the last full read logged (a steady state is not repeated). */
+  private state = '';
+  /** Test and bench hook: when the last neighbour event was applied (performance.now()). */
+  lastApplied = 0;
+
+  constructor(private readonly table: NeighbourTable, private readonly host: NeighbourReads, private readonly events: HostEvents,
+    private readonly log: FollowerLog, private readonly resyncMs = NEIGHBOUR_RESYNC_MS) {}
+
+  async start(fans: readonly UnderlayOf[]): Promise<void> {
+    this.fans = fans;
+    // Subscribed before the first read: nothing can fall in between.
+    this.unsubscribe = this.events.subscribe(['neighbour', 'address', 'link'], (batch) => this.onEvents(batch));
+    await this.resync('start');
+    this.timer = setInterval(() => { void this.resync('periodic check'); }, this.resyncMs).unref();
+  }
+
+  /** The fans changed (reload): their underlays may have. */
+  update(fans: readonly UnderlayOf[]): Promise<void> {
+    this.fans = fans;
+    return this.resync('reload');
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.unsubscribe?.();
+    clearInterval(this.timer);
+  }
+
+  private onEvents(batch: readonly HostEvent[]): void {
+    let full: string | undefined;
+    for (const e of batch) {
+      if (e.kind === 'neighbour') {
+        if (this.during) this.during.push(e.op === 'del' ? { ...e.neighbour, state: 0 } : e.neighbour);
+        this.applyOne(e.op === 'del' ? { ...e.neighbour, state: 0 } : e.neighbour);
+      } else if (e.kind === 'overrun') {
+        full = 'events were lost';
+      } else if (e.kind === 'address' && this.fans.some((f) => this.host.ifIndex(f.iface) === e.address.index)) {
+        full = `address ${e.op === 'new' ? 'added to' : 'removed from'} an underlay`;
+      } else if (e.kind === 'link' && (this.links.some((l) => l.ifindex === e.link.index) || this.fans.some((f) => f.iface === e.link.name))) {
+        full = `underlay ${e.link.name} ${e.op === 'del' ? 'removed' : 'changed'}`;
+      }
+    }
+    if (full) void this.resync(full);
+  }
+
+  /** One neighbour entry into the table: direct, or back to the kernel path. */
+  private applyOne(n: KernelNeighbour): void {
+    if (!this.links.some((l) => l.ifindex === n.ifindex)) return;
+    const hop = directHop(n, this.links);
+    const before = this.table.isDirect(n.dst);
+    if (hop) this.table.set(hop.dst, hop.ifindex, hop.mac, hop.probe);
+    else this.table.set(n.dst, 0, undefined);
+    this.lastApplied = performance.now();
+    this.log.debug({ neighbour: formatIpv4(n.dst), ifindex: n.ifindex, state: nudNames(n.state).join(',') },
+      `netlink: neighbour ${formatIpv4(n.dst)} ${nudNames(n.state).join(',')}${n.lladdr && n.lladdr.length === 6 ? ` ${macText(n.lladdr)}` : ''}: `
+      + (hop ? `direct sends${hop.probe ? ' (next packet through the kernel, which re-probes it)' : ''}` : `through the kernel${before ? ' (was direct)' : ''}`));
+  }
+
+  /** Reads addresses and neighbours again; one read at a time, repeated once if asked again meanwhile. */
+  resync(why: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.reading) { this.again = true; return this.reading; }
+    this.reading = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.readAll(why);
+        } while (this.again && !this.stopped);
+      } finally {
+        this.reading = undefined;
+      }
+    })();
+    return this.reading;
+  }
+
+  private async readAll(why: string): Promise<void> {
+    let msg: string;
+    let warn = false;
+    this.during = [];
+    try {
+      const addrs = await this.host.addresses();
+      const links = underlayLinks(this.fans, addrs, (n) => this.host.ifIndex(n));
+      const neighbours = await this.host.neighbours();
+      if (this.stopped) return;
+      this.links = links;
+      const full = applyHops(this.table, directHops(neighbours, links));
+      // Newer than the dump: applied again on top of it.
+      for (const n of this.during) this.applyOne(n);
+      const names = links.map((l) => l.name).join(', ') || 'no underlay interface with its address';
+      msg = `outbound IPIP: direct sends (AF_PACKET) to the next hops the kernel has resolved on ${names}; `
+        + 'other destinations through the raw socket, where the kernel routes them and resolves their next hop';
+      if (full > 0) { warn = true; msg += `; ${full} neighbour(s) did not fit the table (${this.table.capacity}) and use the raw socket`; }
+      this.log.debug({ why, neighbours: neighbours.length, direct: this.table.usable().length }, `netlink: neighbour table read (${why}): ${this.table.usable().length} direct next hops`);
+    } catch (e) {
+      applyHops(this.table, []);
+      this.links = [];
+      warn = true;
+      msg = `outbound IPIP: every packet through the raw socket: cannot read the neighbour table: ${(e as Error).message}`;
+    } finally {
+      this.during = undefined;
+    }
+    if (msg !== this.state) {
+      this.state = msg;
+      if (warn) this.log.warn(msg);
+      else this.log.info(msg);
+    }
+  }
+}
+
+/** The fans' underlay interfaces with their index and connected prefix (the address fand uses on each). Pure. */
+export function underlayLinks(fans: readonly UnderlayOf[], addrs: readonly { index: number; address: number; prefix: number }[], ifIndex: (name: string) => number): UnderlayLink[] {
+  const links: UnderlayLink[] = [];
+  for (const f of fans) {
+    if (links.some((l) => l.name === f.iface)) continue;
+    const ifindex = ifIndex(f.iface);
+    const a = addrs.find((x) => x.index === ifindex && x.address === f.localUnderlay);
+    if (!a || ifindex === 0) continue;
+    const mask = a.prefix === 0 ? 0 : (0xffffffff << (32 - a.prefix)) >>> 0;
+    links.push({ name: f.iface, ifindex, network: (f.localUnderlay & mask) >>> 0, prefix: a.prefix });
+  }
+  return links;
+}
+
+function macText(mac: Uint8Array): string {
+  return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join(':');
 }

@@ -37,24 +37,30 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
   for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1']); await lab.attachContainers(h); }
   t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address));
-  // the underlay goes down and comes back
+  // the underlay goes down and comes back (marks: the daemon reacts to the
+  // kernel's events, possibly before waitForLog starts looking)
+  let mark = h1.fand!.logs.length;
   await run('ip', ['-n', h1.ns, 'link', 'set', 'eth0', 'down']);
-  const down = await lab.waitForLog(h1, /^underlay eth0 is down/);
+  const down = await lab.waitForLog(h1, /^underlay eth0 is down/, undefined, mark);
   t.is(down['level'], 50);
+  mark = h1.fand!.logs.length;
   await run('ip', ['-n', h1.ns, 'link', 'set', 'eth0', 'up']);
   await run('ip', ['-n', h1.ns, 'route', 'replace', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
-  await lab.waitForLog(h1, /^underlay eth0 is up again/);
+  await lab.waitForLog(h1, /^underlay eth0 is up again/, undefined, mark);
   t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 1));
   // "DHCP renewal": 172.16.1.10 becomes 172.16.1.77
   // (deleting a primary address also deletes its secondaries, so delete first)
+  mark = h1.fand!.logs.length;
   await run('ip', ['-n', h1.ns, 'addr', 'del', '172.16.1.10/16', 'dev', 'eth0']);
+  const added = Date.now();
   await run('ip', ['-n', h1.ns, 'addr', 'add', '172.16.1.77/16', 'dev', 'eth0']);
   await run('ip', ['-n', h1.ns, 'route', 'replace', 'default', 'via', '172.16.0.1', 'dev', 'eth0']);
-  const changed = await lab.waitForLog(h1, /^underlay address changed on eth0: 172\.16\.1\.10\/16 -> 172\.16\.1\.77/);
+  const changed = await lab.waitForLog(h1, /^underlay address changed on eth0: 172\.16\.1\.10\/16 -> 172\.16\.1\.77/, undefined, mark);
   t.is(changed['level'], 50);
   t.regex(String(changed['msg']), /slice 250\.1\.10\.0\/24 -> 250\.1\.77\.0\/24/);
-  const moved = await lab.waitForLog(h1, /^reload done/);
+  const moved = await lab.waitForLog(h1, /^reload done/, undefined, mark);
   t.is(moved['trigger'], 'underlay address changed on eth0');
+  t.log(`new underlay address -> fan moved: ${Number(moved['time']) - added} ms (from before \`ip addr add\` started)`);
   t.false(h1.fand!.logs.some((l) => /SIGHUP/.test(String(l['msg']))), 'an underlay change was logged as a SIGHUP');
   let links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   t.true(links.includes('fan-250-1-77'));
@@ -68,8 +74,9 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', '250.1.77.1']);
   t.true(await lab.ping(c.ns, h2.containers[0]!.address, 3));
   // With no port left, the next reload removes the old bridge.
+  mark = h1.fand!.logs.length;
   h1.fand!.child.kill('SIGHUP');
-  await lab.waitForLog(h1, /^reload done/);
+  await lab.waitForLog(h1, /^reload done/, undefined, mark);
   links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   t.false(links.includes('fan-250-1-10'));
 });

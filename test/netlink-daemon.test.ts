@@ -6,6 +6,7 @@ import test from 'ava';
 import { spawn } from 'node:child_process';
 import { Lab } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
+import { ForkCounter } from '../bench/forks.js';
 
 type Host = Lab['hosts'][number];
 
@@ -72,4 +73,45 @@ test('a changed neighbour reaches the direct sends through the running daemon at
   t.true(await lab.ping(c1, c2, 3, 3), 'traffic flows again once the entry is right');
   t.log(`neighbour change -> first direct frame to the new address: ${(seen - t0).toFixed(1)} ms (upper bound: from before \`ip neigh replace\` started, ping every 2 ms); `
     + `daemon applied it ${(Number(applied['time']) - t0).toFixed(0)} ms after the start of the change`);
+});
+
+test('idle, the daemon starts no process: nothing polls (kernel proc connector counts every fork)', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('ni'));
+  t.teardown(() => lab.destroy());
+  await lab.build(2, 1);
+  for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1']); await lab.attachContainers(h); }
+  const [h1, h2] = lab.hosts as [Host, Host];
+  t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 3, 3));
+  const forks = new ForkCounter(h1.fand!.child.pid!);
+  t.teardown(() => forks.close());
+  await new Promise((r) => setTimeout(r, 500));
+  forks.reset();
+  // Long enough for every timer the old daemon had (1 s neighbours, 2 s underlay) to fire several times.
+  await new Promise((r) => setTimeout(r, 8000));
+  t.deepEqual(forks.count, { processes: 0, threads: 0, execs: 0 });
+  // The count is not blind: a reload changes the host with `ip -batch`, and that is counted.
+  const t0 = Date.now();
+  h1.fand!.child.kill('SIGHUP');
+  await logged(h1, /^reload done/, t0);
+  t.true(forks.count.processes > 0, `a reload's ip -batch was counted (${JSON.stringify(forks.count)})`);
+});
+
+test('fand\'s bridge deleted by someone: put back with its address and route, the container attached again, logged', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('nd'));
+  t.teardown(() => lab.destroy());
+  await lab.build(2, 1);
+  const [h1, h2] = lab.hosts as [Host, Host];
+  for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1', '--log-level', 'debug']); await lab.attachContainers(h); }
+  const c1 = h1.containers[0]!.ns;
+  t.true(await lab.ping(c1, h2.containers[0]!.address, 2, 3));
+  const t0 = Date.now();
+  await run('ip', ['-n', h1.ns, 'link', 'del', h1.bridge]);
+  const warned = await logged(h1, /^bridge fan-250-1-10, address 250\.1\.10\.1\/24 of fan-250-1-10, route 250\.0\.0\.0\/8 dev ftun-250 deleted \(not by fand\): putting back$/, t0);
+  t.is(warned['level'], 40);
+  const attached = await logged(h1, /^attached c1 to fan-250-1-10 again$/, t0).catch((e: Error) => { t.log(h1.fand!.logs.slice(-15).map((l) => JSON.stringify(l)).join('\n')); throw e; });
+  const links = JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show', 'c1'])).stdout) as { master?: string }[];
+  t.is(links[0]!.master, h1.bridge);
+  t.regex((await run('ip', ['-n', h1.ns, 'route', 'show', '250.0.0.0/8'])).stdout, /dev ftun-250 .*src 250\.1\.10\.1/);
+  t.true(await lab.ping(c1, h2.containers[0]!.address, 3, 3), 'the container reaches the other host again');
+  t.log(`bridge deleted -> back with its container: ${Number(attached['time']) - t0} ms`);
 });

@@ -3,13 +3,15 @@
 //   startup.ts   repair/adopt what an earlier fand left, ensure the host,
 //                start the dataplane, DHCP, metrics, control socket
 //   reload.ts    SIGHUP (and underlay moves): validate whole, then switch
-//   watch.ts     the underlay's state and address
+//   watch.ts     the host's changes (rtnetlink events): underlay state and
+//                address, fand's bridge and route deleted by someone else
 //   shutdown.ts  SIGTERM/SIGINT: stop, remove what no container needs
 //   retire.ts    the rule for what stays: fans with containers attached
 //   state.ts     the state file that links one run to the next
 //   status.ts    show, metrics, STATUS=
 // This file only orders them and turns signals into calls.
-import { IpCommand } from '../host/ip.js';
+import { LinuxHost } from '../host/ip.js';
+import { hostEvents } from '../host/netlink/events.js';
 import { runtimePaths } from '../control/paths.js';
 import { watchdogInterval } from '../dataplane/userspace/index.js';
 import { Daemon } from './context.js';
@@ -29,7 +31,7 @@ export { AlreadyRunning } from './state.js';
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = opts.log;
-  const host = opts.host ?? new IpCommand();
+  const host = opts.host ?? new LinuxHost();
   const paths = runtimePaths(opts.runtimeDir);
 
   let stopRequested = false;
@@ -74,7 +76,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   // what the watchdog can prove; the userspace one sends it from its workers.
   const wdMs = watchdogInterval();
   const wdTimer = wdMs > 0 && !d.dp.watchdogFromWorkers ? setInterval(() => notify(log, 'WATCHDOG=1'), wdMs) : undefined;
-  const unwatch = watchUnderlay(d);
+  const unwatch = watchUnderlay(d, opts.events ?? hostEvents());
   log.info({ control: paths.socket, notified: sent, watchdogMs: wdMs }, 'fand is up');
 
   await new Promise<void>((resolve) => {

@@ -3,6 +3,7 @@
 import type { FanSpec } from '../config/fanfile.js';
 import type { DataplaneMode } from '../dataplane/dataplane.js';
 import type { HostNet } from '../host/ip.js';
+import type { HostEvents } from '../host/netlink/events.js';
 import type { Logger } from '../log.js';
 
 export interface DaemonOptions {
@@ -22,6 +23,8 @@ export interface DaemonOptions {
   readonly lookOnly?: boolean;
   readonly log: Logger;
   readonly host?: HostNet;
+  /** What changes on the host (rtnetlink events; default: fand's own namespace). */
+  readonly events?: HostEvents;
   /** Reads the configuration again, for SIGHUP; throws on invalid input. */
   readonly reloadSpecs?: () => readonly FanSpec[];
 }

@@ -14,7 +14,7 @@ import type { DaemonOptions } from './options.js';
 
 /** Builds the dataplane object for a mode (a lookup, not a chain of ifs). */
 const DATAPLANES: Record<DataplaneMode, (o: DaemonOptions, k: KernelFacts) => Dataplane> = {
-  userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip, o.directSend ?? true),
+  userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip, o.directSend ?? true, o.events),
   'kernel-ipip': () => new KernelIpipDataplane(),
   'kernel-fan': () => new KernelFanDataplane(),
 };

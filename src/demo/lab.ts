@@ -198,11 +198,15 @@ export class Lab {
     return fand;
   }
 
-  /** Resolves with the first log line of the host's fand (from now on) whose msg matches. */
-  async waitForLog(host: LabHost, msg: RegExp, timeoutMs = PATIENCE_MS): Promise<Record<string, unknown>> {
+  /**
+   * Resolves with the first log line of the host's fand whose msg matches,
+   * from now on, or from log line `from` (logs.length taken before the
+   * change the line answers: an event-driven daemon may log before this runs).
+   */
+  async waitForLog(host: LabHost, msg: RegExp, timeoutMs = PATIENCE_MS, from?: number): Promise<Record<string, unknown>> {
     const f = host.fand;
     if (!f) throw new Error(`no fand on ${host.ns}`);
-    const from = f.logs.length;
+    from ??= f.logs.length;
     const until = Date.now() + timeoutMs;
     for (;;) {
       const hit = f.logs.slice(from).find((l) => msg.test(String(l['msg'])));

@@ -66,6 +66,8 @@ export const RTNLGRP_NEXTHOP = 32;
 // socket.h
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
+/** Bridge port messages (RTM_NEWLINK/RTM_DELLINK with ifi_family AF_BRIDGE: br_ifinfo_notify, net/bridge/br_netlink.c). */
+export const AF_BRIDGE = 7;
 
 // if.h: net_device_flags
 export const IFF_UP = 0x1;
@@ -297,6 +299,8 @@ export interface NlTunInfo { readonly type: 'tun' | 'tap'; readonly pi: boolean;
 
 /** RTM_NEWLINK / RTM_DELLINK. */
 export interface NlLink {
+  /** ifi_family: AF_UNSPEC for the device itself; AF_BRIDGE for a bridge's view of a port (an RTM_DELLINK of that kind is a port leaving, not a device going). */
+  readonly family: number;
   readonly index: number;
   readonly name: string;
   /** ifi_flags (IFF_*). */
@@ -319,6 +323,7 @@ export interface NlLink {
 export function decodeLink(m: Message): NlLink | undefined {
   if ((m.type !== RTM_NEWLINK && m.type !== RTM_DELLINK) || m.payload.length < IFINFOMSG_LEN) return undefined;
   const v = viewOf(m.payload);
+  const family = v.getUint8(0);
   const arphrd = v.getUint16(2, LE);
   const index = v.getInt32(4, LE);
   const flags = v.getUint32(8, LE);
@@ -349,7 +354,7 @@ export function decodeLink(m: Message): NlLink | undefined {
   }
   const oper = u8(a.get(IFLA_OPERSTATE));
   return {
-    index, name, flags, up: (flags & IFF_UP) !== 0,
+    family, index, name, flags, up: (flags & IFF_UP) !== 0,
     operstate: oper === undefined ? undefined : OPER_STATES[oper] ?? String(oper),
     mtu: u32(a.get(IFLA_MTU)) ?? 0,
     master: u32(a.get(IFLA_MASTER)) ?? 0,

@@ -10,7 +10,7 @@
 // when a listener's socket queue is full (ENOBUFS): listeners then get an
 // 'overrun' event and must read what they follow again.
 import {
-  decodeAddress, decodeLink, decodeNeighbour, decodeRoute, RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE,
+  AF_UNSPEC, decodeAddress, decodeLink, decodeNeighbour, decodeRoute, RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE,
   RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
   type Message, type NlAddress, type NlLink, type NlNeighbour, type NlRoute,
 } from './codec.js';
@@ -48,8 +48,11 @@ const GROUP: Record<HostEventKind, number> = {
 export function decodeEvent(m: Message): HostEvent | undefined {
   switch (m.type) {
     case RTM_NEWLINK: case RTM_DELLINK: {
+      // The device itself only: a bridge also announces its ports as
+      // AF_BRIDGE messages, and its RTM_DELLINK of a port means the port
+      // left (the port's own AF_UNSPEC RTM_NEWLINK says so too, master 0).
       const link = decodeLink(m);
-      return link && { kind: 'link', op: m.type === RTM_NEWLINK ? 'new' : 'del', link };
+      return link && link.family === AF_UNSPEC ? { kind: 'link', op: m.type === RTM_NEWLINK ? 'new' : 'del', link } : undefined;
     }
     case RTM_NEWADDR: case RTM_DELADDR: {
       const address = decodeAddress(m);

@@ -1,6 +1,6 @@
 // DHCP on the fan bridge: dnsmasq's command line as data, then a real
 // dnsmasq in a "host" namespace serving a busybox udhcpc client in a
-// "container" namespace: the address, the router and the fan MTU arrive,
+// "container" namespace: the address, the router, the DNS server and the fan MTU arrive,
 // a killed dnsmasq is restarted, stop() leaves nothing running.
 // Needs root, dnsmasq (Debian: dnsmasq-base) and busybox (busybox-static);
 // without them the real test fails (it does not skip) and says what to install.
@@ -31,7 +31,7 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-test('dnsmasq command line: DHCP only, on the bridge only, no config file, fan MTU forced', (t) => {
+test('dnsmasq command line: DHCP and DNS forwarding on the bridge only, no config file, fan MTU forced', (t) => {
   t.deepEqual(dnsmasqArgs({
     bridge: 'fan-250-1-10', first: '250.1.10.2', last: '250.1.10.254', prefixLen: 24,
     router: '250.1.10.1', mtu: 1480, leaseFile: '/run/fand/dhcp-fan-250-1-10.leases',
@@ -39,14 +39,14 @@ test('dnsmasq command line: DHCP only, on the bridge only, no config file, fan M
     '--conf-file=/dev/null',
     '--keep-in-foreground',
     '--log-facility=-',
-    '--port=0',
-    '--no-resolv',
     '--no-hosts',
+    '--domain-needed',
     '--interface=fan-250-1-10',
     '--except-interface=lo',
     '--bind-dynamic',
     '--dhcp-range=250.1.10.2,250.1.10.254,255.255.255.0,1h',
     '--dhcp-option=option:router,250.1.10.1',
+    '--dhcp-option=option:dns-server,250.1.10.1',
     '--dhcp-option-force=option:mtu,1480',
     '--dhcp-authoritative',
     '--dhcp-leasefile=/run/fand/dhcp-fan-250-1-10.leases',
@@ -107,7 +107,7 @@ case "$1" in
     ip addr add "$ip/$mask" dev "$interface"
     [ -n "$router" ] && ip route replace default via "\${router%% *}" dev "$interface"
     [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
-    echo "LEASE ip=$ip mask=$mask router=$router mtu=$mtu"
+    echo "LEASE ip=$ip mask=$mask router=$router mtu=$mtu dns=$dns"
     ;;
 esac
 exit 0
@@ -161,11 +161,11 @@ test('a container on the fan bridge gets address, router and MTU; dnsmasq is res
 
   const lease = async (c: string) => {
     const { stdout } = await inNs(c, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-s', script], PATIENCE_MS);
-    const m = /LEASE ip=(\S+) mask=(\S+) router=(\S*) mtu=(\S*)/.exec(stdout);
+    const m = /LEASE ip=(\S+) mask=(\S+) router=(\S*) mtu=(\S*) dns=(\S*)/.exec(stdout);
     if (!m) throw new Error(`udhcpc in ${c}: no lease: ${stdout}`);
     const mac = (await inNs(c, 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();
     const linkMtu = (await inNs(c, 'cat', ['/sys/class/net/eth0/mtu'])).stdout.trim();
-    return { ip: m[1]!, mask: m[2]!, router: m[3]!, mtu: m[4]!, mac, linkMtu };
+    return { ip: m[1]!, mask: m[2]!, router: m[3]!, mtu: m[4]!, dns: m[5]!, mac, linkMtu };
   };
   const inRange = (a: string) => { const [x, y, z, w] = a.split('.').map(Number); return x === 250 && y === 1 && z === 10 && w! >= 2 && w! <= 254; };
 
@@ -173,6 +173,7 @@ test('a container on the fan bridge gets address, router and MTU; dnsmasq is res
   t.true(inRange(l1.ip), l1.ip);
   t.is(l1.mask, '24');
   t.is(l1.router, '250.1.10.1');
+  t.is(l1.dns, '250.1.10.1');
   t.is(l1.mtu, '1480');
   t.is(l1.linkMtu, '1480', "the container's eth0 took the fan MTU");
   await until('the lease in the lease file', async () => (await readFile(leaseFile, 'utf8')).includes(`${l1.mac} ${l1.ip}`));

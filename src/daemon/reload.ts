@@ -9,7 +9,7 @@ import type { FanSpec } from '../config/fanfile.js';
 import type { FanSummary } from '../plan.js';
 import type { Daemon } from './context.js';
 import { replan } from './prepare.js';
-import { describeKept, planRetirement } from './retire.js';
+import { bridgesOf, describeKept, planRetirement } from './retire.js';
 import { notify, reloadingMessage } from './notify.js';
 import { statusLine } from './status.js';
 
@@ -66,6 +66,7 @@ async function apply(d: Daemon, trigger: string, specs: readonly FanSpec[]): Pro
   const going = d.created.filter((c) => !wanted.has(c.resource.id));
   const r = await planRetirement(d.host, going, d.created, false);
   for (const err of await teardown(d.host, r.remove, (m) => d.log.info(m))) d.log.error(`teardown: ${err}`);
+  await d.dhcp.forget(bridgesOf(r.remove));
   d.created = [...r.retain, ...now];
   d.retained = mergeKept(d.retained.filter((k) => !next.fans.some((f) => f.bridge === k.bridge)), r.kept);
   await d.saveState();

@@ -86,6 +86,11 @@ export async function planRetirement(host: HostNet, going: readonly Created[], a
   return partition(going, ports, force, sharedStillUsed);
 }
 
+/** The bridges among resources (those of fans going away, when given a Retirement's `remove`). */
+export function bridgesOf(created: readonly Created[]): string[] {
+  return created.map((c) => c.resource).filter((r) => r.kind === 'bridge').map((r) => (r as { name: string }).name);
+}
+
 export function describeKept(kept: readonly KeptFan[]): string {
   return kept.map((k) => `${k.bridge} (ports: ${k.ports.join(', ')})`).join('; ');
 }

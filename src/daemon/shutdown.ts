@@ -6,7 +6,7 @@
 import { rm } from 'node:fs/promises';
 import { teardown } from '../host/ensure.js';
 import type { Daemon } from './context.js';
-import { describeKept, planRetirement } from './retire.js';
+import { bridgesOf, describeKept, planRetirement } from './retire.js';
 import { removeState, writeState } from './state.js';
 
 export interface StopResult {
@@ -19,11 +19,14 @@ export interface StopResult {
 export async function shutDown(d: Daemon): Promise<StopResult> {
   d.server?.close();
   await d.metrics?.close();
-  await d.dhcp.sync([]);
+  await d.dhcp.stop();
   if (d.dataplaneStarted) await d.dp.stop();
   const r = await planRetirement(d.host, d.created, d.created, false);
   const errors = await teardown(d.host, r.remove, (m) => d.log.info(m));
   for (const e of errors) d.log.error(`teardown: ${e}`);
+  // A kept fan keeps its leases: its containers keep their addresses, and
+  // the next dnsmasq must not hand them out again.
+  await d.dhcp.forget(bridgesOf(r.remove));
   if (r.retain.length > 0) {
     await writeState(d.paths.state, { pid: process.pid, created: r.retain, stopped: { at: new Date().toISOString(), kept: r.kept } });
   } else {

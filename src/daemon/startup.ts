@@ -5,10 +5,11 @@
 import { mkdir } from 'node:fs/promises';
 import { ensure, teardown } from '../host/ensure.js';
 import { listenControl } from '../control/server.js';
+import { sweepRuntimeDir } from '../control/sweep.js';
 import { startMetrics } from '../metrics.js';
 import type { Daemon } from './context.js';
 import { createdOf, type PreviousState } from './state.js';
-import { describeKept, planRetirement } from './retire.js';
+import { bridgesOf, describeKept, planRetirement } from './retire.js';
 import { metricsSnapshot, show } from './status.js';
 
 /** Says what the state file found means, in words. */
@@ -36,6 +37,7 @@ async function retireStale(d: Daemon, previous: PreviousState): Promise<void> {
   if (r.remove.length) {
     d.log.warn({ stale: r.remove.map((c) => c.resource.id) }, 'removing what an earlier fand created and this configuration does not use');
     for (const e of await teardown(d.host, r.remove, (m) => d.log.info(m))) d.log.error(`teardown: ${e}`);
+    await d.dhcp.forget(bridgesOf(r.remove));
   }
   if (r.kept.length) {
     d.created.push(...r.retain);
@@ -48,6 +50,7 @@ async function retireStale(d: Daemon, previous: PreviousState): Promise<void> {
 
 export async function startUp(d: Daemon, previous: PreviousState, stopRequested: () => boolean): Promise<void> {
   await mkdir(d.paths.dir, { recursive: true, mode: 0o700 });
+  await sweepRuntimeDir(d.paths.dir, d.log);
   await retireStale(d, previous);
   const wanted = new Set(d.plan.resources.map((r) => r.id));
   const owned = new Map(createdOf(previous).filter((c) => wanted.has(c.resource.id)).map((c) => [c.resource.id, c]));

@@ -1,9 +1,24 @@
 // DHCP on a fan bridge: dnsmasq as a supervised child of fand.
 //
-// dnsmasq does DHCP only (`--port=0` turns DNS off entirely: no DNS sockets,
-// and no DNS-server option handed out). It stays in the foreground and logs
-// to stderr, so fand forwards its lines and notices when it dies; it is
-// restarted with a backoff and stopped when fand stops.
+// dnsmasq does DHCP, and DNS forwarding for the containers: it hands out the
+// bridge address as their DNS server (option 6) and forwards their queries
+// to the host's own resolvers, read from /etc/resolv.conf (which dnsmasq
+// re-reads when it changes). Why forwarding rather than handing out the
+// host's resolvers: a host's resolv.conf often names a resolver on the
+// host's loopback (systemd-resolved's stub 127.0.0.53, a local dnsmasq or
+// unbound on 127.0.0.1), which a container cannot reach (127.0.0.0/8 is its
+// own loopback); dnsmasq runs in the host's namespace and reaches it, so
+// containers resolve exactly what the host resolves, names the host serves
+// locally included, and a change of the host's resolvers (a DHCP renewal on
+// the host) needs no new lease. dnsmasq answers only on the bridge's
+// addresses (--interface + --bind-dynamic), never on the underlay, and
+// does not read the host's /etc/hosts (--no-hosts: its 127.0.1.1 hostname
+// entry would send containers to themselves); the host's resolver does
+// that, when it is systemd-resolved. Plain names without a dot are not
+// forwarded (--domain-needed).
+// dnsmasq stays in the foreground and logs to stderr, so fand forwards its
+// lines and notices when it dies; it is restarted with a backoff and
+// stopped when fand stops.
 //
 // Choices that the dnsmasq man page (dnsmasq(8), 2.90) explains:
 // - `--conf-file=/dev/null`: the presence of -C stops dnsmasq reading
@@ -36,7 +51,7 @@ export interface DnsmasqOptions {
   readonly last: string;
   /** Prefix length of the slice; the netmask is derived from it. */
   readonly prefixLen: number;
-  /** The bridge address, handed out as the default router (option 3). */
+  /** The bridge address, handed out as the default router (option 3) and DNS server (option 6). */
   readonly router: string;
   /** The fan MTU, handed out as interface-mtu (option 26). */
   readonly mtu: number;
@@ -83,14 +98,14 @@ export function dnsmasqArgs(o: DnsmasqOptions): string[] {
     '--conf-file=/dev/null',
     '--keep-in-foreground',
     '--log-facility=-',
-    '--port=0',
-    '--no-resolv',
     '--no-hosts',
+    '--domain-needed',
     `--interface=${o.bridge}`,
     '--except-interface=lo',
     '--bind-dynamic',
     `--dhcp-range=${o.first},${o.last},${netmaskOf(o.prefixLen)},${o.leaseTime ?? '1h'}`,
     `--dhcp-option=option:router,${o.router}`,
+    `--dhcp-option=option:dns-server,${o.router}`,
     `--dhcp-option-force=option:mtu,${o.mtu}`,
     '--dhcp-authoritative',
     `--dhcp-leasefile=${o.leaseFile}`,

@@ -1,10 +1,12 @@
 // One dnsmasq per fan that asks for DHCP: started after the bridge exists,
-// stopped with the fan, restarted by DhcpServer when it dies. After a
+// stopped with the fan, restarted by DhcpServer when it dies. Its lease file
+// goes when the fan goes (forget()), not when dnsmasq stops: a fan a clean
+// stop keeps for its containers keeps their leases for the next fand. After a
 // `kill -9` of fand its dnsmasq processes live on; the next fand finds them
 // by their lease-file argument (which names fand's runtime directory and
 // network namespace) and ends them before starting its own.
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DhcpServer } from './dnsmasq.js';
 import type { ResolvedFan } from '../fan/resolved.js';
@@ -45,12 +47,39 @@ export class DhcpSupervisor {
         prefixLen: f.slice.prefix,
         router: formatIpv4(f.slice.bridgeAddress),
         mtu: f.mtu,
-        leaseFile: `${this.leasePrefix}${bridge}.leases`,
+        leaseFile: this.leaseFile(bridge),
       }, this.log);
       await server.start();
       this.running.set(bridge, { key: this.key(f), server });
       this.log.info({ fan: bridge, pid: server.pid }, `dhcp: dnsmasq on ${bridge} hands out ${formatIpv4(f.slice.dhcpFirst)}-${formatIpv4(f.slice.dhcpLast)}, router ${formatIpv4(f.slice.bridgeAddress)}, mtu ${f.mtu}`);
     }
+  }
+
+  /** Stops every dnsmasq; the lease files stay (forget() removes those of fans that go). */
+  async stop(): Promise<void> {
+    await this.sync([]);
+  }
+
+  /**
+   * Removes the lease files of fans that are gone (their bridges removed).
+   * The files of fans that stay, even with DHCP stopped, are kept: their
+   * containers hold those addresses.
+   */
+  async forget(bridges: readonly string[]): Promise<void> {
+    for (const bridge of bridges) {
+      if (this.running.has(bridge)) continue; // still served: a reload re-created it
+      const file = this.leaseFile(bridge);
+      try {
+        await rm(file);
+        this.log.info({ fan: bridge, file }, `dhcp: removed the lease file of ${bridge}`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.error({ fan: bridge, file, err: (e as Error).message }, `dhcp: could not remove ${file}`);
+      }
+    }
+  }
+
+  private leaseFile(bridge: string): string {
+    return `${this.leasePrefix}${bridge}.leases`;
   }
 
   private key(f: ResolvedFan): string {

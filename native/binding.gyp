@@ -10,7 +10,8 @@
         "sockets.c",
         "poll.c",
         "notify.c",
-        "netlink.c"
+        "netlink.c",
+        "udp.c"
       ],
       "cflags": [
         "-O2",

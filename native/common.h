@@ -8,6 +8,8 @@
 //   notify.c   sd_notify
 //   netlink.c  rtnetlink requests, long-lived netlink sockets watched
 //              from the event loop (uv_poll), interface indexes
+//   netlink.c  rtnetlink requests, interface indexes
+//   udp.c      UDP sockets with segmentation/GRO offloads, TAP writev (VXLAN)
 //   module.c   the exported names
 #ifndef FAND_COMMON_H
 #define FAND_COMMON_H
@@ -135,5 +137,20 @@ napi_value netlink_unwatch(napi_env env, napi_callback_info info);
 
 // Socket buffer sizes: the FORCE variant first (root), the plain one otherwise (sockets.c).
 int set_buf(int fd, int force_opt, int opt, int32_t size);
+// sendmmsg of msgs[0, n), skipping refused messages, stopping at a full queue (sockets.c).
+struct mmsghdr;
+int32_t send_all(int fd, struct mmsghdr *msgs, int32_t n, int32_t *status);
+
+// UDP for the VXLAN dataplane, and TAP queues (udp.c, tun.c).
+napi_value udp_open(napi_env env, napi_callback_info info);
+napi_value udp_local_port(napi_env env, napi_callback_info info);
+napi_value udp_set_gro(napi_env env, napi_callback_info info);
+napi_value udp_attach_reuseport(napi_env env, napi_callback_info info);
+napi_value udp_get_gro(napi_env env, napi_callback_info info);
+napi_value udp_probe(napi_env env, napi_callback_info info);
+napi_value udp_send_batch(napi_env env, napi_callback_info info);
+napi_value udp_recv_batch(napi_env env, napi_callback_info info);
+napi_value tun_write_v(napi_env env, napi_callback_info info);
+napi_value tap_open(napi_env env, napi_callback_info info);
 
 #endif

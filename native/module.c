@@ -39,6 +39,16 @@ NAPI_MODULE_INIT() {
       FN("netlinkRecv", netlink_recv),
       FN("netlinkWatch", netlink_watch),
       FN("netlinkUnwatch", netlink_unwatch),
+      FN("udpOpen", udp_open),
+      FN("udpLocalPort", udp_local_port),
+      FN("udpSetGro", udp_set_gro),
+      FN("udpAttachReuseport", udp_attach_reuseport),
+      FN("udpGetGro", udp_get_gro),
+      FN("udpProbe", udp_probe),
+      FN("udpSendBatch", udp_send_batch),
+      FN("udpRecvBatch", udp_recv_batch),
+      FN("tunWriteV", tun_write_v),
+      FN("tapOpen", tap_open),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)

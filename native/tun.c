@@ -5,40 +5,51 @@
 // ---------------------------------------------------------------------------
 // TUN
 
-// tunOpen(name, multiQueue, vnetHdr): fd
-// Attaches a queue to the device `name`, creating it if absent. Note that
-// IFF_VNET_HDR is a device flag: the last queue opened sets it for all.
-napi_value tun_open(napi_env env, napi_callback_info info) {
+// Attaches a queue of the TUN (IFF_TUN) or TAP (IFF_TAP) device `name`,
+// creating it if absent. Note that IFF_VNET_HDR is a device flag: the last
+// queue opened sets it for all.
+static napi_value open_queue(napi_env env, napi_callback_info info, const char *fn, int kind) {
   args_t a;
   char name[IFNAMSIZ];
   bool too_long, mq, vnet;
-  if (args_init(env, info, "tunOpen", 3, &a) ||
+  if (args_init(env, info, fn, 3, &a) ||
       arg_str(&a, 0, "name", name, IFNAMSIZ - 1, &too_long) ||
       arg_bool(&a, 1, "multiQueue", &mq) || arg_bool(&a, 2, "vnetHdr", &vnet))
     return NULL;
+  const char *what = kind == IFF_TAP ? "tap" : "tun";
   char ctx[64];
   if (too_long) {
     // The kernel would silently truncate the name; refuse instead.
-    return throw_errno(env, EINVAL, "ioctl(TUNSETIFF)", "tun",
+    return throw_errno(env, EINVAL, "ioctl(TUNSETIFF)", what,
                        "interface name longer than 15 bytes");
   }
-  snprintf(ctx, sizeof ctx, "tun %s", name);
+  snprintf(ctx, sizeof ctx, "%s %s", what, name);
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return throw_errno(env, errno, "open(/dev/net/tun)", ctx, NULL);
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   memcpy(ifr.ifr_name, name, strlen(name));
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) |
-                  (vnet ? IFF_VNET_HDR : 0);
+  ifr.ifr_flags = (short)(kind | IFF_NO_PI | (mq ? IFF_MULTI_QUEUE : 0) |
+                          (vnet ? IFF_VNET_HDR : 0));
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
     close(fd);
     return throw_errno(env, err, "ioctl(TUNSETIFF)", ctx,
                        err == EINVAL ? "does the device exist with other flags "
-                                       "(multi_queue, tap)?"
+                                       "(multi_queue, tun or tap)?"
                                      : NULL);
   }
   return ret_int(env, fd);
+}
+
+// tunOpen(name, multiQueue, vnetHdr): fd
+napi_value tun_open(napi_env env, napi_callback_info info) {
+  return open_queue(env, info, "tunOpen", IFF_TUN);
+}
+
+// tapOpen(name, multiQueue, vnetHdr): fd. Reads and writes carry Ethernet frames.
+napi_value tap_open(napi_env env, napi_callback_info info) {
+  return open_queue(env, info, "tapOpen", IFF_TAP);
 }
 
 // tunSetOffload(fd, flags)

@@ -26,6 +26,8 @@ import { COUNTERS, DROPPED_METRIC, METRICS, dropDirection, nameCounts } from './
 export interface FanSnapshot {
   readonly bridge: string;
   readonly overlay: string;
+  /** ipip or vxlan (absent: ipip). */
+  readonly encapsulation?: string;
   /** One record per userspace worker (index = worker id); empty for kernel modes. */
   readonly perWorker: readonly Record<string, number>[];
   /** Sum over the workers; for kernel modes the only counts there are. */
@@ -118,6 +120,16 @@ export function makeRegistry(current: () => MetricsSnapshot): Registry {
     collect() {
       this.reset();
       this.set({ mode: current().mode }, 1);
+    },
+  });
+  new Gauge({
+    name: 'fand_fan_info',
+    help: 'Each fan this daemon serves: its overlay and how its packets cross the underlay (ipip or vxlan). Always 1.',
+    labelNames: ['fan', 'overlay', 'encapsulation'],
+    registers,
+    collect() {
+      this.reset();
+      for (const f of current().fans) this.set({ fan: f.bridge, overlay: f.overlay, encapsulation: f.encapsulation ?? 'ipip' }, 1);
     },
   });
   new Gauge({

@@ -5,7 +5,8 @@ import { bridgeMacFor } from './fan/fanmap.js';
 import type { Dataplane } from './dataplane/dataplane.js';
 import type { Choice } from './dataplane/select.js';
 import type { ResolvedFan } from './fan/resolved.js';
-import { formatCidr, formatIpv4 } from './fan/ipv4.js';
+import { formatCidr, formatIpv4, maskOf } from './fan/ipv4.js';
+import type { Encap } from './fan/encap.js';
 
 export interface Plan {
   readonly dataplane: Choice;
@@ -21,6 +22,13 @@ export interface FanSummary {
   readonly slice: string;
   readonly bridge: string;
   readonly bridgeAddress: string;
+  /** The network the bridge address and the containers' addresses are in: the slice (ipip) or the whole overlay (vxlan). */
+  readonly subnet: string;
+  /** How packets cross the underlay. */
+  readonly encapsulation: Encap;
+  /** VXLAN fans: the VNI and the UDP port. */
+  readonly vni?: number;
+  readonly port?: number;
   readonly tun: string;
   readonly mtu: number;
   readonly hostReserve: number;
@@ -37,6 +45,9 @@ export function summarize(f: ResolvedFan): FanSummary {
     slice: formatCidr({ network: f.slice.network, prefix: f.slice.prefix }),
     bridge: f.bridge,
     bridgeAddress: formatIpv4(f.slice.bridgeAddress),
+    subnet: formatCidr({ network: (f.slice.bridgeAddress & maskOf(f.bridgePrefix)) >>> 0, prefix: f.bridgePrefix }),
+    encapsulation: f.encap.encap,
+    ...(f.encap.encap === 'vxlan' ? { vni: f.encap.vni, port: f.encap.port } : {}),
     tun: f.tun,
     mtu: f.mtu,
     hostReserve: f.slice.hostReserve,
@@ -49,7 +60,7 @@ export function summarize(f: ResolvedFan): FanSummary {
 export function hostResources(fans: readonly ResolvedFan[], dp: Pick<Dataplane, 'resources'>, withNat = false): Resource[] {
   const perFan = fans.map((f) => [
     bridge(f.bridge, f.mtu, bridgeMacFor(f.slice)),
-    address(f.bridge, `${formatIpv4(f.slice.bridgeAddress)}/${f.slice.prefix}`),
+    address(f.bridge, `${formatIpv4(f.slice.bridgeAddress)}/${f.bridgePrefix}`),
     ...dp.resources(f),
   ]);
   // A resource that only one fan asks for belongs to that fan; shared devices

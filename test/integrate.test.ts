@@ -23,6 +23,8 @@ const FAN: FanSummary = {
   slice: '250.3.4.0/24',
   bridge: 'fan-250-3-4',
   bridgeAddress: '250.3.4.1',
+  subnet: '250.3.4.0/24',
+  encapsulation: 'ipip',
   tun: 'ftun-250',
   mtu: 1480,
   hostReserve: 1,
@@ -92,17 +94,19 @@ function dockerUsable(slice: Cidr, gateway: number, pool: ReturnType<typeof dock
   return out;
 }
 
-test('docker: the pool is exactly the container range, or a contiguous part of it when it says so', (t) => {
+test('docker: the pool is exactly the container range, or a contiguous part of it when it says so (ipip and VXLAN subnets)', (t) => {
   fc.assert(fc.property(
-    fc.integer({ min: 16, max: 30 }), fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 1, max: 1 << 16 }),
-    (prefix, seed, r) => {
+    fc.integer({ min: 16, max: 30 }), fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 1, max: 1 << 16 }), fc.boolean(),
+    (prefix, seed, r, vxlan) => {
       const slice = { network: (seed & maskOf(prefix)) >>> 0, prefix };
+      // A VXLAN fan's containers are addressed in the whole overlay (here the slice's /8).
+      const subnet = vxlan ? { network: (slice.network & maskOf(8)) >>> 0, prefix: 8 } : slice;
       const hostReserve = 1 + (r % maxHostReserve(prefix));
-      const a = { slice, sliceText: formatCidr(slice), gateway: slice.network + 1, first: slice.network + hostReserve + 1, last: lastOf(slice) - 1 };
+      const a = { slice, sliceText: formatCidr(slice), subnet, subnetText: formatCidr(subnet), gateway: slice.network + 1, first: slice.network + hostReserve + 1, last: lastOf(slice) - 1 };
       const pool = dockerPool(a);
       t.true(pool.reserved.length <= MAX_AUX_ADDRESSES);
       t.true(contains(slice, pool.ipRange.network) && pool.ipRange.prefix >= prefix);
-      const usable = dockerUsable(slice, a.gateway, pool);
+      const usable = dockerUsable(subnet, a.gateway, pool);
       const total = a.last - a.first + 1;
       t.is(usable.length, total - pool.leftOut);
       t.true(usable.every((x, i) => x >= a.first && x <= a.last && (i === 0 || x === usable[i - 1]! + 1)));

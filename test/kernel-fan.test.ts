@@ -16,6 +16,7 @@ const map = makeFanMap(parseNetwork('250.0.0.0/8', 'overlay'), parseNetwork('172
 const fan: ResolvedFan = {
   spec: { overlay: map.overlay, underlay: { kind: 'iface', name: 'eth0', prefix: 16, text: 'eth0/16' }, dhcp: false, hostReserve: 1, off: false, source: 'test' },
   map, iface: 'eth0', localUnderlay: ip('172.16.3.4'), slice: sliceFor(map, ip('172.16.3.4')), bridge: 'fan-250-3-4', tun: 'ftun-250', mtu: 1480,
+  encap: { encap: 'ipip' }, bridgePrefix: 24,
 };
 
 test('kernel-fan plans an ipip fan tunnel and the overlay route through it', (t) => {

@@ -7,6 +7,7 @@ import { parseUnderlay } from '../config/underlay.js';
 import { parseNetwork, validateIfName } from '../fan/fanmap.js';
 import { DATAPLANE_MODES, type DataplaneMode } from '../dataplane/dataplane.js';
 import { LOG_LEVELS } from '../log.js';
+import { ENCAPS, type Encap } from '../fan/encap.js';
 import type { LevelWithSilent } from 'pino';
 
 export class UsageError extends Error {}
@@ -24,6 +25,9 @@ const OPTIONS = {
   mtu: { type: 'string' },
   workers: { type: 'string' },
   dataplane: { type: 'string' },
+  encap: { type: 'string' },
+  'vxlan-port': { type: 'string' },
+  vni: { type: 'string' },
   'no-source-check': { type: 'boolean' },
   'no-nat': { type: 'boolean' },
   'no-direct-send': { type: 'boolean' },
@@ -48,6 +52,10 @@ export interface Args {
   readonly mtu: number | undefined;
   readonly workers: number;
   readonly dataplane: DataplaneMode | 'auto';
+  /** How the fans given with --overlay cross the underlay (default ipip). */
+  readonly encap: Encap;
+  readonly vxlanPort: number | undefined;
+  readonly vni: number | undefined;
   readonly checkInnerSource: boolean;
   readonly nat: boolean;
   /** Userspace dataplane: send to resolved next hops through AF_PACKET (default on; --no-direct-send). */
@@ -92,6 +100,11 @@ export function parseCommandLine(argv: readonly string[]): Args {
   if (dataplane !== 'auto' && !(DATAPLANE_MODES as readonly string[]).includes(dataplane)) {
     throw new UsageError(`--dataplane ${dataplane}: must be auto, ${DATAPLANE_MODES.join(', ')}`);
   }
+  const encap = v.encap ?? 'ipip';
+  if (!(ENCAPS as readonly string[]).includes(encap)) throw new UsageError(`--encap ${encap}: must be ${ENCAPS.join(' or ')}`);
+  if (encap !== 'vxlan' && (v['vxlan-port'] !== undefined || v.vni !== undefined)) {
+    throw new UsageError(`--${v.vni !== undefined ? 'vni' : 'vxlan-port'} applies to VXLAN fans only: add --encap vxlan`);
+  }
   const logLevel = v['log-level'] ?? 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level ${logLevel}: must be one of ${LOG_LEVELS.join(', ')}`);
   return {
@@ -106,6 +119,9 @@ export function parseCommandLine(argv: readonly string[]): Args {
     mtu: int('mtu', v.mtu, 576, 65515),
     workers: int('workers', v.workers, 1, 64) ?? Math.min(availableParallelism(), 8),
     dataplane: dataplane as DataplaneMode | 'auto',
+    encap: encap as Encap,
+    vxlanPort: int('vxlan-port', v['vxlan-port'], 1, 65535),
+    vni: int('vni', v.vni, 0, 0xffffff),
     checkInnerSource: !(v['no-source-check'] ?? false),
     nat: !(v['no-nat'] ?? false),
     directSend: !(v['no-direct-send'] ?? false),
@@ -141,6 +157,7 @@ export function fansFromArgs(a: Args): FanSpec[] {
     bridge: a.bridge,
     off: false,
     source: 'command line',
+    ...(a.encap === 'vxlan' ? { encap: a.encap, vxlanPort: a.vxlanPort, vni: a.vni } : {}),
   }));
 }
 
@@ -172,7 +189,10 @@ Options:
   --dhcp                  hand out addresses on the bridge with dnsmasq
   --no-nat                do not masquerade traffic from the fan to the rest of the world
   --metrics HOST:PORT     serve Prometheus metrics there
-  --mtu N                 fan MTU (default: underlay interface MTU - 20)
+  --encap ipip|vxlan      how packets cross the underlay (default ipip; vxlan: LXD's VXLAN fan, UDP)
+  --vxlan-port N          VXLAN fans: UDP port (default 8472, the Linux vxlan default)
+  --vni N                 VXLAN fans: VNI (default: overlay network address >> 8, as LXD)
+  --mtu N                 fan MTU (default: underlay interface MTU - 20 for ipip, - 50 for vxlan)
   --workers N             userspace dataplane worker threads (default: CPUs, at most 8)
   --dataplane MODE        auto (default), kernel-fan, kernel-ipip or userspace
   --no-source-check       accept inner sources outside the sender's slice (as the kernel Fan does)
@@ -181,7 +201,7 @@ Options:
   --runtime-dir DIR       control socket and state (default $RUNTIME_DIRECTORY or /run/fand)
   --log-level LEVEL       fatal, error, warn, info (default), debug, trace, silent
 `,
-  map: `fand map --overlay CIDR --underlay UNDERLAY ADDRESS [--json]
+  map: `fand map --overlay CIDR --underlay UNDERLAY [--encap ipip|vxlan] ADDRESS [--json]
 
 For an overlay ADDRESS, prints the underlay host it lives on. For an underlay
 ADDRESS, prints its slice, bridge name and bridge address.

@@ -67,8 +67,9 @@ export async function main(argv: readonly string[]): Promise<number> {
           const lines = [`dataplane: ${plan.dataplane.mode} (${plan.dataplane.reason})`];
           if (plan.dataplane.mode === 'userspace') lines.push(`workers:   ${plan.workers}`);
           for (const f of plan.fans) {
-            lines.push(`fan ${f.overlay} over ${f.underlay} on ${f.iface}: slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}, mtu ${f.mtu}, containers ${f.containers}`);
-            if (f.dhcp) lines.push(`  dhcp: dnsmasq on ${f.bridge} hands out ${f.containers}, router ${f.bridgeAddress}, mtu ${f.mtu}`);
+            const encap = f.encapsulation === 'vxlan' ? `vxlan (vni ${f.vni}, udp port ${f.port})` : 'ipip';
+            lines.push(`fan ${f.overlay} over ${f.underlay} on ${f.iface}: ${encap}, slice ${f.slice}, bridge ${f.bridge} ${f.bridgeAddress}/${f.subnet.split('/')[1]}, mtu ${f.mtu}, containers ${f.containers}`);
+            if (f.dhcp) lines.push(`  dhcp: dnsmasq on ${f.bridge} hands out ${f.containers}, netmask /${f.subnet.split('/')[1]}, router ${f.bridgeAddress}, mtu ${f.mtu}`);
           }
           lines.push('would configure:', ...plan.resources.map((r) => `  ${describe(r)}`));
           process.stdout.write(lines.join('\n') + '\n');

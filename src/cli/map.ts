@@ -3,6 +3,7 @@ import { UsageError, type Args } from './args.js';
 import { parseNetwork, makeFanMap, sliceFor, underlayFor, bridgeNameFor } from '../fan/fanmap.js';
 import { parseUnderlay, resolveUnderlay, resolveUnderlayOffline } from '../config/underlay.js';
 import { contains, formatCidr, formatIpv4, parseIpv4, type Cidr } from '../fan/ipv4.js';
+import { encapSettings, type Encap } from '../fan/encap.js';
 
 export interface MapResult {
   readonly address: string;
@@ -13,7 +14,13 @@ export interface MapResult {
   readonly slice: string;
   readonly bridge: string;
   readonly bridgeAddress: string;
+  /** The bridge address's prefix: the slice's (ipip) or the overlay's (vxlan). */
+  readonly bridgePrefix: number;
   readonly host: string;
+  readonly encapsulation: Encap;
+  /** VXLAN: the VNI and UDP port every host of the fan uses. */
+  readonly vni?: number;
+  readonly port?: number;
 }
 
 export async function mapAddress(a: Args): Promise<MapResult> {
@@ -47,6 +54,8 @@ export async function mapAddress(a: Args): Promise<MapResult> {
     throw new UsageError(`ADDRESS ${addressText} is in neither the overlay ${formatCidr(map.overlay)} nor the underlay ${formatCidr(map.underlay)}`);
   }
   const slice = sliceFor(map, hostAddr, 1);
+  let encap;
+  try { encap = encapSettings({ encap: a.encap, vxlanPort: a.vxlanPort, vni: a.vni }, map.overlay); } catch (e) { throw new UsageError((e as Error).message); }
   return {
     address: addressText,
     kind,
@@ -55,11 +64,17 @@ export async function mapAddress(a: Args): Promise<MapResult> {
     slice: formatCidr({ network: slice.network, prefix: slice.prefix }),
     bridge: bridgeNameFor({ network: slice.network, prefix: slice.prefix }),
     bridgeAddress: formatIpv4(slice.bridgeAddress),
+    bridgePrefix: encap.encap === 'vxlan' ? map.overlay.prefix : slice.prefix,
     host: formatIpv4(hostAddr),
+    encapsulation: encap.encap,
+    ...(encap.encap === 'vxlan' ? { vni: encap.vni, port: encap.port } : {}),
   };
 }
 
 export function formatMap(r: MapResult): string {
   if (r.kind === 'overlay') return `${r.host}\n`;
+  if (r.encapsulation === 'vxlan') {
+    return `slice   ${r.slice}\nbridge  ${r.bridge}\naddress ${r.bridgeAddress}/${r.bridgePrefix}\nvxlan   vni ${r.vni} port ${r.port}\n`;
+  }
   return `slice   ${r.slice}\nbridge  ${r.bridge}\naddress ${r.bridgeAddress}\n`;
 }

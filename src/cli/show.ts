@@ -5,6 +5,8 @@ import { droppedTotal } from '../dataplane/counter-names.js';
 
 export interface ShowFan {
   bridge: string; overlay: string; underlay: string; bridgeAddress: string; mtu: number; hostReserve: number; dhcp: boolean;
+  /** ipip or vxlan (absent from daemons before VXLAN fans: ipip), and a VXLAN fan's VNI and UDP port. */
+  encapsulation?: string; vni?: number; port?: number;
   /** Non-drop counters by key (tx.packets ...). */
   counters: Record<string, number>;
   /** Drops by reason (in.spoofed-source ...). */
@@ -31,11 +33,12 @@ export function formatDrops(drops: Record<string, number>): string {
 }
 
 export function formatShow(r: ShowReply): string {
-  const head = [['Bridge', 'Overlay', 'Underlay', 'Flags', 'Dataplane', 'MTU', 'Tx pkts', 'Rx pkts', 'Dropped']];
+  const head = [['Bridge', 'Overlay', 'Underlay', 'Flags', 'Dataplane', 'Encap', 'MTU', 'Tx pkts', 'Rx pkts', 'Dropped']];
   const rows = r.fans.map((f) => {
     const c = f.counters;
     const flags = [f.dhcp ? 'dhcp' : '', `host-reserve ${f.hostReserve}`].filter(Boolean).join(' ');
-    return [f.bridge, f.overlay, f.underlay, flags, r.dataplane.mode, String(f.mtu), String(c['tx.packets'] ?? 0), String(c['rx.packets'] ?? 0), String(droppedTotal(f.drops))];
+    const encap = f.encapsulation === 'vxlan' ? `vxlan ${f.vni}:${f.port}` : (f.encapsulation ?? 'ipip');
+    return [f.bridge, f.overlay, f.underlay, flags, r.dataplane.mode, encap, String(f.mtu), String(c['tx.packets'] ?? 0), String(c['rx.packets'] ?? 0), String(droppedTotal(f.drops))];
   });
   let out = table([...head, ...rows]);
   out += `\ndataplane ${r.dataplane.mode}: ${r.dataplane.reason}; workers ${r.workers.alive}/${r.workers.configured}; pid ${r.pid}\n`;

@@ -1,7 +1,8 @@
 // Ubuntu's /etc/network/fan format. Pure parsing: the caller reads the file.
 //
 //   # comment
-//   OVERLAY UNDERLAY [dhcp] [host-reserve N] [bridge NAME] [off]   # comment
+//   OVERLAY UNDERLAY [dhcp] [host-reserve N] [bridge NAME] [off]
+//                    [type ipip|vxlan] [vxlan-port N] [vni N]        # comment
 //
 // One fan per line, fields separated by whitespace, options in any order
 // after the two addresses.
@@ -17,6 +18,7 @@ import {
 } from '../fan/fanmap.js';
 import { type Cidr, formatCidr, overlaps } from '../fan/ipv4.js';
 import { type UnderlaySpec, parseUnderlay, resolveUnderlayOffline } from './underlay.js';
+import { checkPort, checkVni, encapSettings, parseEncap, type Encap } from '../fan/encap.js';
 
 export interface FanSpec {
   overlay: Cidr;
@@ -27,6 +29,12 @@ export interface FanSpec {
   bridge?: string;
   /** Listed but not brought up. */
   off: boolean;
+  /** How packets cross the underlay (default ipip): `type` in the file, --encap on the command line. */
+  encap?: Encap;
+  /** VXLAN: UDP port (default 8472). */
+  vxlanPort?: number;
+  /** VXLAN: VNI (default: the overlay's network address >> 8, as LXD). */
+  vni?: number;
   /** "file:line" or "command line". */
   source: string;
 }
@@ -48,7 +56,9 @@ export class ConfigError extends Error {
   }
 }
 
-const KNOWN = 'known: dhcp, host-reserve N, bridge NAME, off';
+const KNOWN = 'known: dhcp, host-reserve N, bridge NAME, off, type ipip|vxlan, vxlan-port N, vni N';
+/** Options that take a value, and what the value is. */
+const VALUED: Record<string, string> = { 'host-reserve': 'host-reserve N', bridge: 'bridge NAME', type: 'type ipip|vxlan', 'vxlan-port': 'vxlan-port N', vni: 'vni N' };
 
 export function parseFanFile(text: string, fileName: string): FanSpec[] {
   const fans: FanSpec[] = [];
@@ -84,7 +94,7 @@ export function parseFanLine(tokens: readonly string[], source: string): FanSpec
   const seen = new Set<string>();
   for (let k = 0; k < options.length; k++) {
     const opt = options[k]!;
-    if (opt !== 'dhcp' && opt !== 'off' && opt !== 'host-reserve' && opt !== 'bridge') {
+    if (opt !== 'dhcp' && opt !== 'off' && !Object.hasOwn(VALUED, opt)) {
       throw new FanError(`unknown option '${opt}' (${KNOWN})`);
     }
     if (seen.has(opt)) throw new FanError(`duplicate option '${opt}'`);
@@ -94,11 +104,17 @@ export function parseFanLine(tokens: readonly string[], source: string): FanSpec
     else {
       const value = options[++k];
       if (value === undefined) {
-        throw new FanError(`option '${opt}' needs a value (${opt === 'bridge' ? 'bridge NAME' : 'host-reserve N'})`);
+        throw new FanError(`option '${opt}' needs a value (${VALUED[opt]})`);
       }
       if (opt === 'bridge') {
         validateIfName(value, 'bridge');
         spec.bridge = value;
+      } else if (opt === 'type') {
+        spec.encap = parseEncap(value, 'type');
+      } else if (opt === 'vxlan-port' || opt === 'vni') {
+        if (!/^\d{1,8}$/.test(value)) throw new FanError(`${opt} '${value}' must be a whole number`);
+        if (opt === 'vni') spec.vni = checkVni(Number(value), 'vni');
+        else spec.vxlanPort = checkPort(Number(value), 'vxlan-port');
       } else {
         if (!/^[1-9]\d{0,9}$/.test(value)) {
           throw new FanError(`host-reserve '${value}' must be a whole number ≥ 1`);
@@ -117,6 +133,7 @@ export function parseFanLine(tokens: readonly string[], source: string): FanSpec
     sliceLen = sliceLenFor(overlay.prefix, underlay.prefix);
     checkOverlay(overlay);
   }
+  encapSettings({ encap: spec.encap ?? 'ipip', vxlanPort: spec.vxlanPort, vni: spec.vni }, overlay);
   const max = maxHostReserve(sliceLen);
   if (spec.hostReserve > max) {
     throw new FanError(
@@ -146,6 +163,16 @@ export function checkFans(specs: readonly FanSpec[]): void {
         const [file, line] = locate(b.source);
         throw new ConfigError(
           `overlay ${formatCidr(b.overlay)} (${b.source}) overlaps overlay ${formatCidr(a.overlay)} (${a.source}); each fan needs its own overlay`,
+          file,
+          line,
+        );
+      }
+      const ea = encapSettings({ encap: a.encap ?? 'ipip', vxlanPort: a.vxlanPort, vni: a.vni }, a.overlay);
+      const eb = encapSettings({ encap: b.encap ?? 'ipip', vxlanPort: b.vxlanPort, vni: b.vni }, b.overlay);
+      if (ea.encap === 'vxlan' && eb.encap === 'vxlan' && ea.vni === eb.vni && ea.port === eb.port) {
+        const [file, line] = locate(b.source);
+        throw new ConfigError(
+          `VXLAN fans ${formatCidr(a.overlay)} (${a.source}) and ${formatCidr(b.overlay)} (${b.source}) both use VNI ${ea.vni} on port ${ea.port}; give one another vni`,
           file,
           line,
         );

@@ -7,14 +7,21 @@ import { KernelIpipDataplane } from '../dataplane/kernel-ipip/index.js';
 import { KernelFanDataplane } from '../dataplane/kernel-fan/index.js';
 import type { Dataplane, DataplaneMode } from '../dataplane/dataplane.js';
 import { UserspaceDataplane } from '../dataplane/userspace/index.js';
+import { UserspaceVxlanDataplane } from '../dataplane/userspace-vxlan/index.js';
+import { ByEncapsulation } from '../dataplane/by-encap.js';
 import { makePlan, type Plan } from '../plan.js';
 import type { HostNet } from '../host/ip.js';
 import type { ResolvedFan } from '../fan/resolved.js';
 import type { DaemonOptions } from './options.js';
+import { formatCidr } from '../fan/ipv4.js';
 
 /** Builds the dataplane object for a mode (a lookup, not a chain of ifs). */
 const DATAPLANES: Record<DataplaneMode, (o: DaemonOptions, k: KernelFacts) => Dataplane> = {
-  userspace: (o, k) => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip, o.directSend ?? true, o.events),
+  // IPIP fans in userspace/, VXLAN fans in userspace-vxlan/.
+  userspace: (o, k) => new ByEncapsulation('userspace', {
+    ipip: () => new UserspaceDataplane(o.workers, o.checkInnerSource, k.ipip, o.directSend ?? true, o.events),
+    vxlan: () => new UserspaceVxlanDataplane(o.workers, o.checkInnerSource),
+  }),
   'kernel-ipip': () => new KernelIpipDataplane(),
   'kernel-fan': () => new KernelFanDataplane(),
 };
@@ -29,7 +36,7 @@ export interface Prepared {
 export async function prepare(opts: DaemonOptions, host: HostNet): Promise<Prepared> {
   const fans = await resolveFans(opts.specs, host, { mtu: opts.mtu });
   const facts = await probeKernel(!opts.lookOnly);
-  const choice = chooseDataplane(opts.dataplane, facts);
+  const choice = chooseDataplane(opts.dataplane, facts, [...new Set(fans.map((f) => f.encap.encap))]);
   const dp = DATAPLANES[choice.mode](opts, facts);
   return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp, opts.nat ?? true) };
 }
@@ -37,5 +44,9 @@ export async function prepare(opts: DaemonOptions, host: HostNet): Promise<Prepa
 /** The plan for another set of fans with the same dataplane (reload). */
 export async function replan(opts: DaemonOptions, host: HostNet, choice: Choice, dp: Dataplane, specs: DaemonOptions['specs']): Promise<{ fans: ResolvedFan[]; plan: Plan }> {
   const fans = await resolveFans(specs, host, { mtu: opts.mtu });
+  const foreign = fans.find((f) => choice.carries && !choice.carries.includes(f.encap.encap));
+  if (foreign) {
+    throw new Error(`fan ${formatCidr(foreign.map.overlay)} is a ${foreign.encap.encap} fan, which the running ${choice.mode} dataplane cannot carry; restart fand to choose a dataplane for it`);
+  }
   return { fans, plan: makePlan(fans, choice, opts.workers, dp, opts.nat ?? true) };
 }

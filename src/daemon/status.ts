@@ -31,12 +31,12 @@ export function metricsSnapshot(s: StatusSource): MetricsSnapshot {
     workersAlive: h.alive,
     workersConfigured: h.configured,
     lastReload: s.lastReload ? { time: s.lastReload.time, ok: s.lastReload.ok } : undefined,
-    fans: s.plan.fans.map((f, i) => ({ bridge: f.bridge, overlay: f.overlay, perWorker: counters[i]?.perWorker ?? [], total: counters[i]?.total ?? {} })),
+    fans: s.plan.fans.map((f, i) => ({ bridge: f.bridge, overlay: f.overlay, encapsulation: f.encapsulation, perWorker: counters[i]?.perWorker ?? [], total: counters[i]?.total ?? {} })),
   };
 }
 
 export function statusLine(choice: Choice, plan: Plan, lastReload?: ReloadOutcome): string {
-  const fans = plan.fans.map((f) => `${f.bridge} ${f.slice} mtu ${f.mtu}`).join(', ');
+  const fans = plan.fans.map((f) => `${f.bridge} ${f.slice} ${f.encapsulation} mtu ${f.mtu}`).join(', ');
   const failed = lastReload?.ok === false ? ` (last reload failed: ${lastReload.error})` : '';
   return `${choice.mode}${choice.mode === 'userspace' ? ` (${plan.workers} workers)` : ''}: ${fans}${failed}`;
 }

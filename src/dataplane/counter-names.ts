@@ -80,6 +80,12 @@ export const DROP_REASONS: Readonly<Record<string, string>> = {
   // kernel-ipip: the kernel forwards, and counts errors on tunl0, shared by every fan of the host
   'in.tunl0-errors': 'kernel-ipip: receive errors on tunl0',
   'out.tunl0-errors': 'kernel-ipip: transmit errors on tunl0',
+  // VXLAN fans (userspace VXLAN dataplane, src/dataplane/packet/vxlan.ts)
+  'out.unmapped': 'VXLAN: a frame the Fan cannot map (IPv6, other broadcasts, VLAN tags): it stays on the local bridge, as the patched kernel keeps it',
+  'out.too-big': 'VXLAN: IPv4 with DF larger than the fan MTU (answered with ICMP "fragmentation needed"), or without DF but with IP options',
+  'in.vxlan-header': 'VXLAN: a header without the I flag or with reserved bits set, or no Ethernet header behind it',
+  'in.vni': 'VXLAN: the VNI of no fan of this host',
+  'in.arp-malformed': 'VXLAN: ARP that is not an Ethernet/IPv4 request or reply',
 };
 
 export interface CounterName {

@@ -27,6 +27,12 @@ export const enum Drop {
   InEcnDrop,           // RFC 6040: outer CE over a Not-ECT inner packet must be dropped
   InTunError,          // the TUN refused the write
   InQueueFull,         // TUN would block (EAGAIN)
+  // VXLAN fans (packet/vxlan.ts): the Fan's mapping of Ethernet frames.
+  OutUnmapped,         // a frame the Fan cannot map (IPv6, other broadcasts, VLAN tags): it stays on the local bridge
+  OutTooBig,           // IPv4 with DF larger than the fan MTU: answered with ICMP "fragmentation needed"
+  InVxlanHeader,       // VXLAN header without the I flag or with reserved bits set, or no Ethernet header behind it
+  InVni,               // VNI of no fan of this host
+  InArpMalformed,      // ARP that is not Ethernet/IPv4 request or reply
 }
 
 /** The reasons' names, in Drop order (counter-names.ts says how they are shown and exported). */
@@ -36,13 +42,14 @@ export const DROP_NAMES = [
   'in.truncated', 'in.outer-malformed', 'in.outer-source', 'in.inner-not-ipv4',
   'in.inner-malformed', 'in.inner-checksum', 'in.inner-destination', 'in.spoofed-source',
   'in.ecn-drop', 'in.tun-error', 'in.queue-full',
+  'out.unmapped', 'out.too-big', 'in.vxlan-header', 'in.vni', 'in.arp-malformed',
 ] as const;
 
 export const DROP_COUNT = DROP_NAMES.length;
 
 /** Traffic counters follow the drop counters in each block. */
 export const enum Traffic {
-  TxPackets = 19,               // encapsulated and sent on the underlay (= DROP_COUNT; a test checks)
+  TxPackets = 24,               // encapsulated and sent on the underlay (= DROP_COUNT; a test checks)
   TxBytes,                      // inner bytes sent
   RxPackets,                    // decapsulated and written to the TUN
   RxBytes,                      // inner bytes written

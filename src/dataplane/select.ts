@@ -4,6 +4,7 @@
 import { access } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import type { DataplaneMode } from './dataplane.js';
+import type { Encap } from '../fan/encap.js';
 
 export interface KernelFacts {
   /** /proc/sys/net/fan/version exists: Canonical's Fan patch is in the kernel. */
@@ -12,6 +13,8 @@ export interface KernelFacts {
   readonly ipip: boolean;
   /** /dev/net/tun exists. */
   readonly tun: boolean;
+  /** The vxlan fan map (IFLA_VXLAN_FAN_MAP) was proven by reading it back (kernel-fan for VXLAN fans). */
+  readonly fanVxlan?: boolean;
   /** What was tried, for the log. */
   readonly notes: readonly string[];
 }
@@ -19,14 +22,30 @@ export interface KernelFacts {
 export interface Choice {
   readonly mode: DataplaneMode;
   readonly reason: string;
+  /** The encapsulations the chosen mode carries on this host (a reload may not add others). */
+  readonly carries?: readonly Encap[];
+}
+
+/** What a mode can carry on a host with these facts. */
+function carries(m: DataplaneMode, k: KernelFacts): Encap[] {
+  if (m === 'kernel-ipip') return ['ipip'];
+  if (m === 'kernel-fan') return k.fanVxlan ? ['ipip', 'vxlan'] : ['ipip'];
+  return ['ipip', 'vxlan'];
 }
 
 export class DataplaneError extends Error {}
 
-export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFacts): Choice {
+/**
+ * @param encaps the encapsulations of the fans to serve: a mode must carry
+ *   them all (kernel-ipip has no VXLAN; kernel-fan has it where the vxlan fan
+ *   map is proven).
+ */
+export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFacts, encaps: readonly Encap[] = ['ipip']): Choice {
+  const vxlan = encaps.includes('vxlan');
   const why = {
-    'kernel-fan': k.fanPatch ? undefined : '/proc/sys/net/fan/version absent (no kernel Fan patch)',
-    'kernel-ipip': k.ipip ? undefined : 'ipip module not available',
+    'kernel-fan': !k.fanPatch ? '/proc/sys/net/fan/version absent (no kernel Fan patch)'
+      : vxlan && !k.fanVxlan ? 'no vxlan fan map on this kernel (VXLAN fans need IFLA_VXLAN_FAN_MAP, proven by reading it back)' : undefined,
+    'kernel-ipip': !k.ipip ? 'ipip module not available' : vxlan ? 'kernel-ipip carries no VXLAN fans' : undefined,
     userspace: k.tun ? undefined : '/dev/net/tun absent (no TUN support)',
   } as Record<DataplaneMode, string | undefined>;
   const order: DataplaneMode[] = ['kernel-fan', 'kernel-ipip', 'userspace'];
@@ -35,12 +54,12 @@ export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFact
   if (requested !== 'auto') {
     const no = cannot(requested);
     if (no) throw new DataplaneError(`--dataplane ${requested}: this host cannot run it: ${no}`);
-    return { mode: requested, reason: `forced by --dataplane ${requested}` };
+    return { mode: requested, reason: `forced by --dataplane ${requested}`, carries: carries(requested, k) };
   }
   const skipped: string[] = [];
   for (const m of order) {
     const no = cannot(m);
-    if (!no) return { mode: m, reason: skipped.length ? `${skipped.join('; ')}: ${m}` : `${m} available` };
+    if (!no) return { mode: m, reason: skipped.length ? `${skipped.join('; ')}: ${m}` : `${m} available`, carries: carries(m, k) };
     skipped.push(no);
   }
   throw new DataplaneError(`no dataplane can run on this host: ${skipped.join('; ')}`);

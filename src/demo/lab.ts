@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { inNs, run } from './exec.js';
 import { bridgeNameFor, makeFanMap, parseNetwork, sliceFor } from '../fan/fanmap.js';
 import { formatIpv4, parseIpv4 } from '../fan/ipv4.js';
+import { ENCAP_OVERHEAD, type Encap } from '../fan/encap.js';
 
 export const FAND_BIN = fileURLToPath(new URL('../../../bin/fand.js', import.meta.url));
 export const OVERLAY = '250.0.0.0/8';
@@ -63,9 +64,24 @@ export class Lab {
    *   (at most /20 with up to 15 hosts). A longer prefix means fewer remote
    *   hosts, which is what a kernel-ipip test inside UML can afford.
    */
-  constructor(readonly prefix: string, readonly underlayPrefix = 16) {
+  /** The lab fan's encapsulation: `fand --encap`, the containers' netmask and MTU follow it. */
+  readonly encap: Encap;
+
+  constructor(readonly prefix: string, readonly underlayPrefix = 16, opts: { encap?: Encap } = {}) {
     this.underlayNs = `${prefix}-ul`;
+    this.encap = opts.encap ?? 'ipip';
     LIVE.add(this);
+  }
+
+  /** The lab fan's MTU on a 1500-byte underlay. */
+  get fanMtu(): number {
+    return 1500 - ENCAP_OVERHEAD[this.encap];
+  }
+
+  /** fand's options for the lab fan (none with --config: the file has the fans). */
+  fanArgs(extra: readonly string[] = []): string[] {
+    if (extra.includes('--config')) return [];
+    return ['--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`, ...(this.encap === 'vxlan' ? ['--encap', 'vxlan'] : [])];
   }
 
   /**
@@ -167,8 +183,7 @@ export class Lab {
   /** Starts fand in a host namespace and resolves once it logs that it is up (or rejects when it exits first). */
   async startFand(host: LabHost, extra: readonly string[] = [], timeoutMs = PATIENCE_MS, env: Record<string, string> = {}): Promise<Fand> {
     // With --config the fans come from the file; otherwise the lab's fan.
-    const fanArgs = extra.includes('--config') ? [] : ['--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`];
-    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', ...fanArgs, ...extra],
+    const child = spawn('ip', ['netns', 'exec', host.ns, process.execPath, FAND_BIN, 'run', ...this.fanArgs(extra), ...extra],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const logs: Record<string, unknown>[] = [];
     let stderr = '';
@@ -232,12 +247,18 @@ export class Lab {
     return code === 'timeout' ? null : code;
   }
 
-  /** Attaches the host's containers to its fan bridge (which fand created) and addresses them. */
-  async attachContainers(host: LabHost, mtu = 1480): Promise<void> {
+  /**
+   * Attaches the host's containers to its fan bridge (which fand created) and
+   * addresses them: with the slice's prefix on an ipip fan, with the
+   * overlay's on a VXLAN fan (one Ethernet segment: they ARP for containers
+   * on other hosts), as DHCP would.
+   */
+  async attachContainers(host: LabHost, mtu = this.fanMtu): Promise<void> {
+    const prefix = this.encap === 'vxlan' ? Number(OVERLAY.split('/')[1]) : host.slice.prefix;
     for (const [j, c] of host.containers.entries()) {
       await run('ip', ['-n', host.ns, 'link', 'set', `c${j + 1}`, 'master', host.bridge, 'mtu', String(mtu), 'up']);
       await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'mtu', String(mtu), 'up']);
-      await run('ip', ['-n', c.ns, 'addr', 'replace', `${c.address}/${host.slice.prefix}`, 'dev', 'eth0']);
+      await run('ip', ['-n', c.ns, 'addr', 'replace', `${c.address}/${prefix}`, 'dev', 'eth0']);
       await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', host.slice.gateway]);
     }
   }

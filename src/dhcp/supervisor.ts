@@ -44,7 +44,7 @@ export class DhcpSupervisor {
         bridge,
         first: formatIpv4(f.slice.dhcpFirst),
         last: formatIpv4(f.slice.dhcpLast),
-        prefixLen: f.slice.prefix,
+        prefixLen: f.bridgePrefix, // the containers' netmask: the overlay's on a VXLAN fan
         router: formatIpv4(f.slice.bridgeAddress),
         mtu: f.mtu,
         leaseFile: this.leaseFile(bridge),
@@ -83,7 +83,7 @@ export class DhcpSupervisor {
   }
 
   private key(f: ResolvedFan): string {
-    return `${f.slice.dhcpFirst}-${f.slice.dhcpLast}-${f.slice.bridgeAddress}-${f.mtu}`;
+    return `${f.slice.dhcpFirst}-${f.slice.dhcpLast}-${f.slice.bridgeAddress}-${f.bridgePrefix}-${f.mtu}`;
   }
 
   /**

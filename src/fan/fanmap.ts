@@ -300,7 +300,8 @@ export function sliceNetworkOf(map: FanMap, underlayHost: number): number {
 //   bridge: "fan-" + the slice's significant octets, ceil(prefix/8) of them,
 //           joined by "-":  250.3.4.0/24 -> fan-250-3-4,
 //           10.16.0.0/20 -> fan-10-16-0, 100.64.128.0/18 -> fan-100-64-128.
-//   tunnel: "ftun-" + the overlay's significant octets: 250.0.0.0/8 -> ftun-250.
+//   tunnel: "ftun-" + the overlay's significant octets: 250.0.0.0/8 -> ftun-250;
+//           "fvx-" for a VXLAN fan's device: 240.0.0.0/8 -> fvx-240.
 //   When that is longer than 15 bytes, the name is the prefix ("fan-" or
 //   "ftun-") + the network address as 8 lowercase hex digits:
 //   250.255.255.224/28 -> fan-faffffe0. Only slices longer than /24 (and
@@ -340,6 +341,15 @@ export function bridgeMacFor(slice: { network: Ipv4 }): string {
 /** Tunnel device name of an overlay (see the naming rule above). */
 export function tunNameFor(overlay: Cidr): string {
   return octetName('ftun-', overlay);
+}
+
+/**
+ * The VXLAN device of a VXLAN fan (the TAP of the userspace dataplane, the
+ * vxlan device of kernel-fan): "fvx-" + the overlay's significant octets,
+ * 240.0.0.0/8 -> fvx-240 (the naming rule above, with "fvx-").
+ */
+export function vxlanNameFor(overlay: Cidr): string {
+  return octetName('fvx-', overlay);
 }
 
 /** Throws FanError unless `name` is a valid Linux interface name. */

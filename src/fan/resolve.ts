@@ -4,14 +4,15 @@
 import type { FanSpec } from '../config/fanfile.js';
 import { resolveUnderlay, resolveUnderlayOffline } from '../config/underlay.js';
 import type { HostNet } from '../host/ip.js';
-import { bridgeNameFor, checkOverlay, makeFanMap, sliceFor, tunNameFor, FanError } from './fanmap.js';
+import { bridgeNameFor, checkOverlay, makeFanMap, sliceFor, tunNameFor, vxlanNameFor, FanError } from './fanmap.js';
+import { ENCAP_OVERHEAD, encapSettings } from './encap.js';
 import type { ResolvedFan } from './resolved.js';
 
 /** The IPIP header the underlay has to carry on top of every inner packet. */
-export const IPIP_OVERHEAD = 20;
+export const IPIP_OVERHEAD = ENCAP_OVERHEAD.ipip;
 
 export interface ResolveOptions {
-  /** Overrides the fan MTU (default: underlay interface MTU - 20). */
+  /** Overrides the fan MTU (default: underlay interface MTU - 20 for ipip, - 50 for vxlan). */
   readonly mtu?: number;
 }
 
@@ -31,7 +32,9 @@ export async function resolveFans(specs: readonly FanSpec[], host: HostNet, opts
     const map = makeFanMap(spec.overlay, u.underlay);
     const slice = sliceFor(map, u.address, spec.hostReserve);
     const link = links.find((l) => l.name === u.iface);
-    const mtu = opts.mtu ?? (link ? link.mtu - IPIP_OVERHEAD : 1480);
+    const encap = encapSettings({ encap: spec.encap ?? 'ipip', vxlanPort: spec.vxlanPort, vni: spec.vni }, map.overlay);
+    const overhead = ENCAP_OVERHEAD[encap.encap];
+    const mtu = opts.mtu ?? (link ? link.mtu - overhead : 1500 - overhead);
     if (mtu < 576 || mtu > 65515) throw new FanError(`fan MTU ${mtu} out of range (576..65515)${opts.mtu ? '' : ` (underlay ${u.iface} has MTU ${link?.mtu})`}`);
     return {
       spec,
@@ -40,8 +43,10 @@ export async function resolveFans(specs: readonly FanSpec[], host: HostNet, opts
       localUnderlay: u.address,
       slice,
       bridge: spec.bridge ?? bridgeNameFor({ network: slice.network, prefix: slice.prefix }),
-      tun: tunNameFor(map.overlay),
+      tun: encap.encap === 'vxlan' ? vxlanNameFor(map.overlay) : tunNameFor(map.overlay),
       mtu,
+      encap,
+      bridgePrefix: encap.encap === 'vxlan' ? map.overlay.prefix : slice.prefix,
     };
   });
 }

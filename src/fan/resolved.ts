@@ -3,6 +3,7 @@
 // the devices. Built once at start-up; everything downstream reads it.
 import type { FanSpec } from '../config/fanfile.js';
 import type { FanMap, Slice } from './fanmap.js';
+import type { EncapSettings } from './encap.js';
 
 export interface ResolvedFan {
   readonly spec: FanSpec;
@@ -12,7 +13,12 @@ export interface ResolvedFan {
   readonly localUnderlay: number;
   readonly slice: Slice;
   readonly bridge: string;
+  /** The fan's tunnel device: the TUN (ipip, userspace), the fan tunnel (kernel-fan) or the VXLAN device (TAP or vxlan). */
   readonly tun: string;
-  /** MTU of the fan: the underlay interface's MTU minus the 20-byte IPIP header, unless given. */
+  /** MTU of the fan: the underlay interface's MTU minus the encapsulation's overhead (20 ipip, 50 vxlan), unless given. */
   readonly mtu: number;
+  /** What goes on the wire. */
+  readonly encap: EncapSettings;
+  /** Prefix of the bridge's address: the slice's (ipip: a routed subnet) or the overlay's (vxlan: one Ethernet segment). */
+  readonly bridgePrefix: number;
 }

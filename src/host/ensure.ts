@@ -115,6 +115,33 @@ const ENSURE: { [K in Resource['kind']]: (c: Ctx, r: Of<K>) => Promise<void> } =
     c.links = await c.host.links();
   },
 
+  async tap(c, r) {
+    const l = c.link(r.name);
+    if (l && l.kind !== 'tun') throw new SetupError(kindClash(r.name, 'tap', l));
+    const right = l?.tun && l.tun.type === 'tap' && l.tun.multiQueue && l.tun.persist && !l.tun.pi && l.tun.vnetHdr;
+    if (l && !right) {
+      // A TAP with the wrong flags cannot be attached to with the flags the
+      // workers ask for (TUNSETIFF fails with EINVAL): recreate it.
+      c.opts.log(`recreating tap ${r.name}: its flags are not tap/multi_queue/persist/vnet_hdr`);
+      await c.host.apply([['link', 'del', 'dev', r.name]]);
+    }
+    if (!l || !right) {
+      await c.host.apply([['tuntap', 'add', 'mode', 'tap', 'multi_queue', 'vnet_hdr', 'name', r.name]]);
+      c.opts.log(`created tap ${r.name}`);
+      await c.created(r);
+    } else {
+      c.debug(`tap ${r.name} exists with the right flags`);
+      await c.keep(r);
+    }
+    // A bridge port: the Fan's frames are IPv4 and ARP, and the port has no
+    // addresses of its own, so no IPv6 either (nothing for the workers to read and drop).
+    if ((await c.host.readSysctl(`net.ipv6.conf.${r.name}.disable_ipv6`)) === '0') {
+      await c.host.writeSysctl(`net.ipv6.conf.${r.name}.disable_ipv6`, '1');
+    }
+    await c.host.apply([['link', 'set', 'dev', r.name, 'master', r.master, 'mtu', String(r.mtu), 'txqueuelen', String(r.txqueuelen), 'up']]);
+    c.links = await c.host.links();
+  },
+
   async address(c, r) {
     const has = c.addrs.find((a) => a.name === r.dev)?.addresses.some((a) => `${formatIpv4(a.address)}/${a.prefix}` === r.cidr);
     if (!has) {
@@ -220,6 +247,7 @@ const TEARDOWN: { [K in Resource['kind']]: (host: HostNet, r: Of<K>, c: Created,
     log(`removed route ${r.dst}`);
   },
   tun: (host, r, _c, log) => removeLink(host, r.name, 'tun', log),
+  tap: (host, r, _c, log) => removeLink(host, r.name, 'tap', log),
   bridge: (host, r, _c, log) => removeLink(host, r.name, 'bridge', log),
   'fan-tunnel': (host, r, _c, log) => removeLink(host, r.name, 'fan-tunnel', log),
   async 'link-up'(host, r, c, log) {

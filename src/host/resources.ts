@@ -15,6 +15,8 @@ export type ResourceKind =
   | { readonly kind: 'address'; readonly id: string; readonly dev: string; readonly cidr: string }
   | { readonly kind: 'tun'; readonly id: string; readonly name: string; readonly mtu: number; readonly txqueuelen: number; readonly vnetHdr: boolean }
   | { readonly kind: 'route'; readonly id: string; readonly dst: string; readonly dev: string; readonly src: string }
+  /** A multi-queue TAP with virtio-net headers, a port of `master` (the userspace dataplane's VXLAN device). */
+  | { readonly kind: 'tap'; readonly id: string; readonly name: string; readonly master: string; readonly mtu: number; readonly txqueuelen: number }
   /** A device fand does not create (tunl0 exists once the ipip module is loaded) but brings up with an MTU. */
   | { readonly kind: 'link-up'; readonly id: string; readonly name: string; readonly mtu: number }
   /** One route per remote slice: `SLICE via HOST dev DEV onlink src SRC proto PROTO` (kernel-ipip). */
@@ -32,6 +34,8 @@ export const address = (dev: string, cidr: string): Resource => ({ kind: 'addres
 export const tun = (name: string, mtu: number, txqueuelen: number, vnetHdr = false): Resource =>
   ({ kind: 'tun', id: `tun:${name}`, name, mtu, txqueuelen, vnetHdr });
 export const route = (dst: string, dev: string, src: string): Resource => ({ kind: 'route', id: `route:${dst}`, dst, dev, src });
+export const tap = (name: string, master: string, mtu: number, txqueuelen: number): Resource =>
+  ({ kind: 'tap', id: `tap:${name}`, name, master, mtu, txqueuelen });
 
 export const linkUp = (name: string, mtu: number): Resource => ({ kind: 'link-up', id: `link-up:${name}`, name, mtu });
 export const sliceRoutes = (dev: string, overlay: string, underlay: string, local: string, src: string, fanIndex: number, count: number): Resource =>
@@ -49,6 +53,7 @@ export function describe(r: Resource): string {
     case 'address': return `address ${r.cidr} on ${r.dev}`;
     case 'tun': return `tun     ${r.name} mtu ${r.mtu} multi-queue txqueuelen ${r.txqueuelen}${r.vnetHdr ? ' vnet_hdr' : ''}`;
     case 'route': return `route   ${r.dst} dev ${r.dev} src ${r.src}`;
+    case 'tap': return `tap     ${r.name} mtu ${r.mtu} multi-queue txqueuelen ${r.txqueuelen} vnet_hdr, port of ${r.master}`;
     case 'link-up': return `link    ${r.name} up mtu ${r.mtu}`;
     case 'slice-routes': return `routes  ${r.count} x SLICE nhid N src ${r.src} proto 250, nexthop N via HOST dev ${r.dev} onlink (one per remote host of ${r.underlay})`;
     case 'fan-tunnel': return `tunnel  ${r.name} type ipip dev ${r.dev} fan-map ${r.overlay}:${r.underlay} mtu ${r.mtu} (rtnetlink IFLA_IPTUN_FAN_MAP)`;

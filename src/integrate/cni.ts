@@ -51,7 +51,7 @@ export function cniConflist(f: FanSummary, name: string = f.bridge): CniConflist
         ipam: {
           type: 'host-local',
           ranges: [[{
-            subnet: a.sliceText,
+            subnet: a.subnetText,
             rangeStart: formatIpv4(a.first),
             rangeEnd: formatIpv4(a.last),
             gateway: formatIpv4(a.gateway),

@@ -7,6 +7,13 @@ import { FanError, parseNetwork } from '../fan/fanmap.js';
 export interface FanAddresses {
   readonly slice: Cidr;
   readonly sliceText: string;
+  /**
+   * The network containers are addressed in (their netmask): the slice on an
+   * ipip fan, the whole overlay on a VXLAN fan (one Ethernet segment: they
+   * reach every other container directly).
+   */
+  readonly subnet: Cidr;
+  readonly subnetText: string;
   readonly gateway: Ipv4;         // the bridge address fand configured
   readonly first: Ipv4;           // first address containers may use
   readonly last: Ipv4;            // last address containers may use
@@ -22,7 +29,8 @@ export function addressesOf(f: FanSummary): FanAddresses {
   if (first === undefined || last === undefined || extra !== undefined || first > last) {
     throw new FanError(`fan ${f.bridge}: container range '${f.containers}' is not FIRST-LAST`);
   }
-  return { slice, sliceText: formatCidr(slice), gateway, first, last };
+  const subnet = f.subnet ? parseNetwork(f.subnet, `fan ${f.bridge} subnet`) : slice;
+  return { slice, sliceText: formatCidr(slice), subnet, subnetText: formatCidr(subnet), gateway, first, last };
 }
 
 /**
@@ -46,5 +54,6 @@ export function shellQuote(word: string): string {
 }
 
 export function fanTitle(f: FanSummary): string {
-  return `fan ${f.overlay} over ${f.underlay}: slice ${f.slice} on bridge ${f.bridge}`;
+  const encap = f.encapsulation === 'vxlan' ? ` (VXLAN, VNI ${f.vni}, UDP port ${f.port}: containers use the overlay's netmask)` : '';
+  return `fan ${f.overlay} over ${f.underlay}: slice ${f.slice} on bridge ${f.bridge}${encap}`;
 }

@@ -41,8 +41,11 @@ export interface DockerPool {
  * of the container addresses below it.
  */
 export function dockerPool(a: FanAddresses): DockerPool {
-  const broadcast = lastOf(a.slice);
-  const dockerSkips = new Set([a.slice.network, a.gateway, broadcast]);
+  // Docker skips the network and broadcast addresses of --subnet: the slice's
+  // on an ipip fan, the overlay's on a VXLAN fan (whose slice edges must then
+  // be reserved like any other address outside the container range).
+  const broadcast = lastOf(a.subnet);
+  const dockerSkips = new Set([a.subnet.network, a.gateway, broadcast]);
   const common = a.first === a.last ? 32 : Math.clz32((a.first ^ a.last) >>> 0);
   const covering = { network: (a.first & maskOf(Math.max(common, a.slice.prefix))) >>> 0, prefix: Math.max(common, a.slice.prefix) };
   const reserved: Ipv4[] = [];
@@ -70,7 +73,7 @@ export function dockerNetwork(f: FanSummary, name: string = f.bridge): DockerNet
   const args = [
     'docker', 'network', 'create',
     '--driver', 'bridge',
-    '--subnet', a.sliceText,
+    '--subnet', a.subnetText,
     '--gateway', formatIpv4(a.gateway),
     '--ip-range', formatCidr(ipRange),
     ...reserved.flatMap((x) => ['--aux-address', `fand-reserved-${formatIpv4(x).replace(/\./g, '-')}=${formatIpv4(x)}`]),
@@ -82,7 +85,7 @@ export function dockerNetwork(f: FanSummary, name: string = f.bridge): DockerNet
   ];
   const notes = [
     `${fanTitle(f)}.`,
-    `Run this once fand is up: Docker then adopts fand's bridge ${f.bridge} (it creates a bridge of that name only when none exists, and 'docker network rm' deletes only a bridge Docker created). --subnet and --gateway equal the bridge's address ${f.bridgeAddress}/${a.slice.prefix}, so Docker leaves it in place.`,
+    `Run this once fand is up: Docker then adopts fand's bridge ${f.bridge} (it creates a bridge of that name only when none exists, and 'docker network rm' deletes only a bridge Docker created). --subnet and --gateway equal the bridge's address ${f.bridgeAddress}/${a.subnet.prefix}, so Docker leaves it in place.`,
     leftOut
       ? `Containers get addresses in ${formatCidr(ipRange)}: the ${leftOut} container addresses of ${f.containers} below it are left out (a CIDR must hold Docker's range); give them with 'docker run --ip'.`
       : `Containers get addresses in ${f.containers}${reserved.length ? `; the --aux-address entries keep Docker off the addresses host-reserve ${f.hostReserve} sets aside` : ''}.`,

@@ -32,7 +32,7 @@ export function lxdProfile(f: FanSummary, name: string = f.bridge): LxdProfile {
     `#   lxc profile create ${name} && lxc profile edit ${name} < THIS-FILE`,
     `#   lxc launch IMAGE NAME --profile default --profile ${name}`,
     `# The bridge is fand's, not LXD-managed: LXD hands out no addresses on it.`,
-    `# Give each instance a static address in ${f.containers}, /${f.slice.split('/')[1]}, gateway ${f.bridgeAddress}.`,
+    `# Give each instance a static address in ${f.containers}, /${(f.subnet ?? f.slice).split('/')[1]}, gateway ${f.bridgeAddress}.`,
     `name: ${yamlScalar(profile.name)}`,
     `description: ${yamlScalar(profile.description)}`,
     'config: {}',

@@ -7,12 +7,12 @@
 // named.
 import type { FanSummary } from '../plan.js';
 
-const COMPARED: readonly (keyof FanSummary)[] = ['bridge', 'slice', 'bridgeAddress', 'mtu', 'hostReserve', 'containers', 'dhcp'];
+const COMPARED: readonly (keyof FanSummary)[] = ['bridge', 'slice', 'bridgeAddress', 'subnet', 'encapsulation', 'vni', 'port', 'mtu', 'hostReserve', 'containers', 'dhcp'];
 
 /** The fields of a `fand show` reply's fan that make a FanSummary (the reply adds counters). */
 export function summaryOf(f: Record<string, unknown>): FanSummary {
-  const keys: (keyof FanSummary)[] = ['overlay', 'underlay', 'iface', 'slice', 'bridge', 'bridgeAddress', 'tun', 'mtu', 'hostReserve', 'containers', 'dhcp', 'source'];
-  return Object.fromEntries(keys.map((k) => [k, f[k]])) as unknown as FanSummary;
+  const keys: (keyof FanSummary)[] = ['overlay', 'underlay', 'iface', 'slice', 'bridge', 'bridgeAddress', 'subnet', 'encapsulation', 'vni', 'port', 'tun', 'mtu', 'hostReserve', 'containers', 'dhcp', 'source'];
+  return Object.fromEntries(keys.filter((k) => f[k] !== undefined).map((k) => [k, f[k]])) as unknown as FanSummary;
 }
 
 /** Where the configuration's fans differ from the running daemon's, one line each (same overlay). */

@@ -216,6 +216,67 @@ export interface Native {
   netlinkWatch(fd: number, onReadable: () => void): NetlinkWatch;
   /** Stops a watch; the fd stays open. Idempotent. */
   netlinkUnwatch(watch: NetlinkWatch): void;
+  // ---- VXLAN dataplane (native/udp.c) ----------------------------------------
+
+  /** tunOpen for a TAP device (IFF_TAP): reads and writes carry Ethernet frames. */
+  tapOpen(name: string, multiQueue: boolean, vnetHdr: boolean): number;
+  /**
+   * A UDP socket bound to bindAddr:port (host-order IPv4, 0 = any; port 0
+   * picks one), non-blocking, close-on-exec, SO_REUSEPORT when asked, forced
+   * buffer sizes (> 0), IP_PMTUDISC_DONT (no DF, as Linux's vxlan devices by
+   * default) and IP_RECVTOS. EADDRINUSE says what may hold the port.
+   */
+  udpOpen(bindAddr: number, port: number, reusePort: boolean, rcvbuf: number, sndbuf: number): number;
+  /** The port a UDP socket is bound to. */
+  udpLocalPort(fd: number): number;
+  /**
+   * SO_ATTACH_REUSEPORT_CBPF: a classic BPF program (as attachFilter's) that
+   * returns the index of the socket of the SO_REUSEPORT group that gets each
+   * datagram; it sees the datagram from its UDP payload on.
+   */
+  udpAttachReuseport(fd: number, program: Uint8Array): void;
+  /** setsockopt(UDP_GRO); throws ENOPROTOOPT before Linux 5.0. */
+  udpSetGro(fd: number, on: boolean): void;
+  /** getsockopt(UDP_GRO); throws ENOPROTOOPT before Linux 5.12. */
+  udpGetGro(fd: number): boolean;
+  /**
+   * What this kernel's UDP offers, each 0 or the errno of the attempt on a
+   * throw-away socket: setsockopt(UDP_SEGMENT) (4.18), setsockopt(UDP_GRO)
+   * (5.0), getsockopt(UDP_GRO) (5.12).
+   */
+  udpProbe(): { gso: number; gro: number; groGet: number };
+  /**
+   * The outbound batch of a VXLAN worker. Message i is the concatenation of
+   * spans msgs[5i] .. msgs[5i]+msgs[5i+1]-1 (spans[2k] = offset in buf,
+   * spans[2k+1] = length), sent to dsts[i]:port; msgs[5i+2] > 0 is its
+   * UDP_SEGMENT size (the kernel cuts it into datagrams of that size, the
+   * last shorter); msgs[5i+3] its outer TOS; msgs[5i+4] is set to what
+   * became of it (1 sent, -1 refused, 0 not attempted). Before sending, checksum task k
+   * (csums[4k..4k+3] = span, start, field offset, span count 1 or 2) is
+   * finished like a CHECKSUM_PARTIAL packet's: summed from buf[start] over
+   * the rest of its span and the next one, complemented into the field (which
+   * holds the pseudo-header sum). A refused message is skipped (status[0] +=
+   * 1, status[1] = errno); a full queue ends the batch (status[2] += left);
+   * status[3] += bytes sent. Returns the messages sent.
+   */
+  udpSendBatch(fd: number, buf: Uint8Array, spans: Int32Array, nspans: number, msgs: Int32Array, dsts: Uint32Array,
+    port: number, csums: Int32Array, ncsums: number, count: number, status: Int32Array): number;
+  /**
+   * recvmmsg up to maxCount datagrams, datagram i at buf[i*slotSize +
+   * headroom ..): sizes[i] its length (-1: truncated), srcs[i] its source
+   * address, gso[i] the segment size of a GRO'd datagram (0: a single one),
+   * tos[i] the outer TOS (-1: unknown). With innerCsum, the inner TCP/UDP
+   * checksum state of each datagram that is not GRO'd (1 right, 2 wrong, 0
+   * not checked). Returns the count, 0 when none is queued.
+   */
+  udpRecvBatch(fd: number, buf: Uint8Array, slotSize: number, headroom: number, maxCount: number, sizes: Int32Array,
+    srcs: Uint32Array, gso: Int32Array, tos: Int32Array, innerCsum?: Uint8Array): number;
+  /**
+   * Writes packet i with one writev of spans pkts[2i] .. pkts[2i]+pkts[2i+1]-1
+   * (spans as udpSendBatch's). Stops at EAGAIN; a failing packet is skipped
+   * (status[0] += 1, status[1] = errno). Returns the packets processed.
+   */
+  tunWriteV(fd: number, buf: Uint8Array, spans: Int32Array, nspans: number, pkts: Int32Array, count: number, status: Int32Array): number;
 }
 
 /** An opaque handle from netlinkWatch. */

@@ -12,8 +12,9 @@ export interface Capture {
   stop(): void;
 }
 
-export function capture(ns: string, iface: string, filter: string, count: number, capMs = PATIENCE_MS): Promise<Capture> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-n', '-l', '-i', iface, '-c', String(count), filter], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** @param args more tcpdump options (e.g. `-T vxlan` to decode VXLAN on a port tcpdump does not know for it) */
+export function capture(ns: string, iface: string, filter: string, count: number, capMs = PATIENCE_MS, args: readonly string[] = []): Promise<Capture> {
+  const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-n', '-l', ...args, '-i', iface, '-c', String(count), filter], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });

@@ -20,13 +20,14 @@
 
 // struct sock_filter opcodes (linux/filter.h, linux/bpf_common.h).
 const LD_W_IND = 0x40, LD_H_IND = 0x48, LD_B_IND = 0x50;
+const LD_W_ABS = 0x20, LD_H_ABS = 0x28, LD_B_ABS = 0x30;
 const LD_W_LEN = 0x80, LD_MEM = 0x60;
 const LDX_W_LEN = 0x81, LDX_MEM = 0x61, LDX_B_MSH = 0xb1;
 const ST = 0x02;
 const ALU_ADD_K = 0x04, ALU_MUL_K = 0x24, ALU_AND_K = 0x54, ALU_LSH_K = 0x64, ALU_RSH_K = 0x74;
 const ALU_MOD_K = 0x94, ALU_XOR_X = 0xac, ALU_ADD_X = 0x0c;
 const JMP_JEQ_K = 0x15, JMP_JGE_K = 0x35, JMP_JGT_X = 0x2d, JMP_JSET_K = 0x45;
-const RET_K = 0x06;
+const RET_K = 0x06, RET_A = 0x16;
 const TAX = 0x07, TXA = 0x87;
 
 /** Return value that keeps the whole packet. */
@@ -153,4 +154,82 @@ export function fanoutWorker(buf: Uint8Array, off: number, len: number, workers:
 
 function readWord(buf: Uint8Array, off: number): number {
   return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+}
+
+// ---------------------------------------------------------------------------
+// VXLAN: the same share, chosen by the kernel's SO_REUSEPORT group.
+//
+// The workers' UDP sockets share one port (SO_REUSEPORT); without a program
+// the kernel picks a socket by the outer 4-tuple, and every packet from one
+// sending host's worker (one source port) would land on one receiving
+// worker, whatever the flows inside. A classic BPF program attached with
+// SO_ATTACH_REUSEPORT_CBPF returns the index of the socket instead
+// (net/core/sock_reuseport.c, run_bpf_filter(): it runs with the packet
+// starting at the UDP payload, the VXLAN header; an index past the group's
+// size falls back to the 4-tuple hash). The index is the inner flow's hash as
+// above: IPv4 behind Ethernet at 8 + 14; anything else (ARP, junk, a
+// packet too short for a load) goes to socket 0.
+
+const VX_IP = 8 + 14;
+
+/** The SO_ATTACH_REUSEPORT_CBPF program spreading VXLAN packets over `workers` sockets by inner flow. */
+export function vxlanReuseportProgram(workers: number): Uint8Array {
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new RangeError(`fanout: ${workers} workers: need an integer 1..${MAX_WORKERS}`);
+  }
+  const zero = { code: RET_K, k: 0, label: 'zero' };
+  return assemble([
+    { code: LD_W_LEN, k: 0 },
+    { code: JMP_JGE_K, k: VX_IP + 20, jf: 'zero' },   // VXLAN + Ethernet + a minimal IPv4 header
+    // Fixed offsets are absolute loads: an indexed one adds X, which holds the hash below.
+    { code: LD_H_ABS, k: 20 },                        // ethertype
+    { code: JMP_JEQ_K, k: 0x0800, jf: 'zero' },
+    { code: LD_W_ABS, k: VX_IP + 12 },                // inner source
+    { code: ST, k: M_HASH },
+    { code: LD_W_ABS, k: VX_IP + 16 },                // inner destination
+    { code: LDX_MEM, k: M_HASH },
+    { code: ALU_XOR_X, k: 0 },
+    { code: ST, k: M_HASH },
+    { code: LD_B_ABS, k: VX_IP + 9 },                 // inner protocol
+    { code: JMP_JEQ_K, k: 6, jt: 'ports' },
+    { code: JMP_JEQ_K, k: 17, jt: 'ports' },
+    { code: JMP_JEQ_K, k: 132, jt: 'ports', jf: 'mix' },
+    { code: LD_H_ABS, k: VX_IP + 6, label: 'ports' },  // inner flags / fragment offset
+    { code: JMP_JSET_K, k: 0x3fff, jt: 'mix' },        // a fragment: addresses only
+    { code: LDX_B_MSH, k: VX_IP },                     // X = inner IHL
+    { code: TXA, k: 0 },
+    { code: ALU_ADD_K, k: VX_IP + 4 },
+    { code: LDX_W_LEN, k: 0 },
+    { code: JMP_JGT_X, k: 0, jt: 'mix' },              // ports past the end: addresses only
+    { code: LDX_B_MSH, k: VX_IP },
+    { code: LD_W_IND, k: VX_IP },                      // source port << 16 | destination port
+    { code: LDX_MEM, k: M_HASH },
+    { code: ALU_XOR_X, k: 0 },
+    { code: ST, k: M_HASH },
+    { code: LD_MEM, k: M_HASH, label: 'mix' },
+    { code: TAX, k: 0 },
+    { code: ALU_RSH_K, k: 16 },
+    { code: ALU_XOR_X, k: 0 },
+    { code: ALU_MUL_K, k: 0x9e3779b1 },
+    { code: ALU_RSH_K, k: 16 },
+    { code: ALU_MOD_K, k: workers },
+    { code: RET_A, k: 0 },
+    zero,
+  ]);
+}
+
+
+/** The socket vxlanReuseportProgram picks for the VXLAN packet at buf[off, off+len) (for tests). */
+export function vxlanReuseportIndex(buf: Uint8Array, off: number, len: number, workers: number): number {
+  if (len < VX_IP + 20 || buf[off + 20] !== 0x08 || buf[off + 21] !== 0x00) return 0;
+  const i = off + VX_IP;
+  let h = (readWord(buf, i + 12) ^ readWord(buf, i + 16)) >>> 0;
+  const proto = buf[i + 9];
+  if ((proto === 6 || proto === 17 || proto === 132) && (((buf[i + 6] << 8) | buf[i + 7]) & 0x3fff) === 0) {
+    const p = VX_IP + ((buf[i] & 0x0f) << 2);
+    if (p + 4 <= len) h = (h ^ readWord(buf, off + p)) >>> 0;
+  }
+  h = (h ^ (h >>> 16)) >>> 0;
+  h = Math.imul(h, 0x9e3779b1) >>> 16;
+  return h % workers;
 }

@@ -83,9 +83,14 @@ export function appendPayload(buf: Uint8Array, aOff: number, aLen: number, bOff:
  * Finishes a merged packet at buf[off, off+len) made of segments of `gso`
  * bytes: IPv4 total length and checksum, the TCP checksum field set to the
  * pseudo-header sum, and the virtio-net header (NEEDS_CSUM, GSO TCPv4) in
- * buf[off-10, off).
+ * buf[off-10, off). With `vnet` (and `l2len`, the length of a link header
+ * in front of the packet, 14 for an Ethernet frame), the virtio-net header
+ * goes to vnet[vnetAt, +10) instead, its offsets counted from the frame's
+ * start; `len` is then the merged IPv4 length, whose payload need not be
+ * contiguous (a writev joins it).
  */
-export function finishMerged(buf: Uint8Array, off: number, len: number, gso: number): void {
+export function finishMerged(buf: Uint8Array, off: number, len: number, gso: number,
+  vnet: Uint8Array = buf, vnetAt = off - VNET_HDR_LEN, l2len = 0): void {
   buf[off + 2] = len >>> 8;
   buf[off + 3] = len & 255;
   buf[off + 10] = 0;
@@ -98,11 +103,12 @@ export function finishMerged(buf: Uint8Array, off: number, len: number, gso: num
   const pseudo = pseudoHeaderSum(buf, off, 6, len - 20);
   buf[t + 16] = pseudo >>> 8;
   buf[t + 17] = pseudo & 255;
-  const at = off - VNET_HDR_LEN;
-  buf[at] = 1;                 // NEEDS_CSUM
-  buf[at + 1] = 1;             // GSO_TCPV4
-  buf[at + 2] = (20 + thl) & 255; buf[at + 3] = (20 + thl) >>> 8;
-  buf[at + 4] = gso & 255; buf[at + 5] = gso >>> 8;
-  buf[at + 6] = 20; buf[at + 7] = 0;   // csum_start
-  buf[at + 8] = 16; buf[at + 9] = 0;   // csum_offset
+  const at = vnetAt;
+  const hdr = l2len + 20 + thl;
+  vnet[at] = 1;                 // NEEDS_CSUM
+  vnet[at + 1] = 1;             // GSO_TCPV4
+  vnet[at + 2] = hdr & 255; vnet[at + 3] = hdr >>> 8;
+  vnet[at + 4] = gso & 255; vnet[at + 5] = gso >>> 8;
+  vnet[at + 6] = l2len + 20; vnet[at + 7] = 0;   // csum_start
+  vnet[at + 8] = 16; vnet[at + 9] = 0;           // csum_offset
 }

@@ -53,15 +53,25 @@ function u16le(buf: Uint8Array, at: number, v: number): void {
  * kernel then forwards, fragments or refuses it by its DF bit, as any packet.
  */
 export function writeInboundVnetHeader(buf: Uint8Array, off: number, len: number, mtu: number): void {
-  const at = off - VNET_HDR_LEN;
+  writeInboundVnetHeaderTo(buf, off, len, mtu, buf, off - VNET_HDR_LEN, 0);
+}
+
+/**
+ * writeInboundVnetHeader for a packet that travels behind an `l2len`-byte
+ * link header (a TAP's Ethernet frame: 14), with the header written to
+ * out[at, at+10) (it need not precede the packet: a writev joins them). The
+ * header's offsets (hdr_len, csum_start) count from the frame's start, as
+ * virtio-net's do.
+ */
+export function writeInboundVnetHeaderTo(buf: Uint8Array, off: number, len: number, mtu: number, out: Uint8Array, at: number, l2len: number): void {
   const proto = buf[off + 9]!;
   const ihl = (buf[off]! & 15) << 2;
   const fragWord = (buf[off + 6]! << 8) | buf[off + 7]!;
-  if ((proto !== 6 && proto !== 17) || (fragWord & 0x3fff) !== 0) { plain(buf, at); return; }
+  if ((proto !== 6 && proto !== 17) || (fragWord & 0x3fff) !== 0) { plain(out, at); return; }
   const t = off + ihl;
   const l4len = len - ihl;
   const csumOffset = proto === 6 ? 16 : 6;
-  if (l4len < (proto === 6 ? 20 : 8)) { plain(buf, at); return; }
+  if (l4len < (proto === 6 ? 20 : 8)) { plain(out, at); return; }
   const sum = pseudoHeaderSum(buf, off, proto, l4len);
   const field = (buf[t + csumOffset]! << 8) | buf[t + csumOffset + 1]!;
   let gsoType = GSO_NONE;
@@ -77,13 +87,13 @@ export function writeInboundVnetHeader(buf: Uint8Array, off: number, len: number
     }
   }
   const partial = field === sum && !(proto === 17 && field === 0);
-  if (gsoType === GSO_NONE && !partial) { plain(buf, at); return; }
+  if (gsoType === GSO_NONE && !partial) { plain(out, at); return; }
   buf[t + csumOffset] = sum >>> 8;
   buf[t + csumOffset + 1] = sum & 255;
-  buf[at] = F_NEEDS_CSUM;
-  buf[at + 1] = gsoType;
-  u16le(buf, at + 2, hdrLen);
-  u16le(buf, at + 4, gsoSize);
-  u16le(buf, at + 6, ihl);         // csum_start: the L4 header
-  u16le(buf, at + 8, csumOffset);  // csum_offset: its checksum field
+  out[at] = F_NEEDS_CSUM;
+  out[at + 1] = gsoType;
+  u16le(out, at + 2, hdrLen === 0 ? 0 : l2len + hdrLen);
+  u16le(out, at + 4, gsoSize);
+  u16le(out, at + 6, l2len + ihl);   // csum_start: the L4 header
+  u16le(out, at + 8, csumOffset);    // csum_offset: its checksum field
 }

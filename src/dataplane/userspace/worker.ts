@@ -1,12 +1,11 @@
 // One userspace dataplane worker (runs in a worker thread). It owns one
 // queue of each fan's multi-queue TUN and one raw IPIP socket, and moves
 // packets both ways in batches: TUN → encapsulate in place → sendmmsg, and
-// recvmmsg → validate and decapsulate in place → TUN. The loop blocks in
-// poll(2) on its own thread; the main thread stops it through a shared flag
-// and wakes it through an eventfd, e.g. to hand over a new list of fans on
-// reload (fans that stay keep their TUN queues: no packet of theirs is lost).
-// Counters go to this worker's rows of a shared Float64Array.
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+// recvmmsg → validate and decapsulate in place → TUN. It runs in the loop of
+// loop.ts (poll, reload, watchdog); on reload, fans that stay keep their TUN
+// queues: no packet of theirs is lost. Counters go to this worker's rows of a
+// shared Float64Array.
+import { workerData } from 'node:worker_threads';
 import { native } from '../../native/index.js';
 import { encapsulateHeader } from '../packet/encap.js';
 import { readU32 } from '../packet/ipv4.js';
@@ -19,6 +18,7 @@ import type { PacketContext } from '../packet/context.js';
 import { Drop, Traffic } from '../counters.js';
 import { BATCH, counterBase, HEADROOM, SEGMENT_HEADER_ROOM, SEND_BATCH, SLOT_SIZE, SOCKET_BUFFER } from './ring.js';
 import { partialChecksumFits, segmentPayload, tcpSegmentCount, vnetU16, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4, writeTcpSegment } from '../packet/tso.js';
+import { runWorker, type Forwarder, type LoopConfig } from './loop.js';
 
 export interface WorkerFan {
   /** Row of this fan in every worker's counter block (stable across reloads). */
@@ -28,37 +28,10 @@ export interface WorkerFan {
   readonly ctx: PacketContext;
 }
 
-export interface WorkerConfig {
-  readonly index: number;
-  readonly workers: number;
-  readonly fans: readonly WorkerFan[];
-  /** Float64Array over (workers × MAX_FANS × COUNTER_COUNT); this worker writes its rows only. */
-  readonly counters: SharedArrayBuffer;
-  /** Int32Array: [0] = stop requested, [1] = wedge (test hook: the loop stalls). */
-  readonly control: SharedArrayBuffer;
-  /**
-   * systemd watchdog interval in ms (half of WATCHDOG_USEC), 0 for none.
-   * Worker 0 sends WATCHDOG=1, and only when every worker's loop has moved
-   * since the last time: a stuck worker stops the watchdog.
-   */
-  readonly watchdogMs: number;
+export interface WorkerConfig extends LoopConfig<WorkerFan> {
   /** NeighbourTable buffer: next hops to send to directly (neighbours.ts); undefined: always through the kernel. */
   readonly neighbours: SharedArrayBuffer | undefined;
 }
-
-/** Main → worker, followed by a signal on the worker's eventfd. */
-export interface FansMessage { readonly type: 'fans'; readonly generation: number; readonly fans: readonly WorkerFan[] }
-/** Test hook (FAND_TEST_HOOKS=1): the worker dies as if a bug threw. */
-export interface CrashMessage { readonly type: 'crash' }
-
-export type WorkerMessage =
-  | { readonly type: 'ready'; readonly wakeFd: number; /** why direct sends are off (packetOpen failed) */ readonly directError?: string | undefined }
-  | { readonly type: 'fans-applied'; readonly generation: number }
-  | { readonly type: 'error'; readonly message: string; readonly code?: string };
-
-const POLL_TIMEOUT_MS = 500; // the loop counter must advance even when idle: it is the liveness signal
-const WEDGE = 1;
-const MAX_ROUNDS = 16;       // batches per poll wake-up before polling again (fairness between fds)
 
 /** A fan as this worker runs it: its TUN queue and its inbound batch. */
 interface LiveFan extends WorkerFan {
@@ -81,20 +54,19 @@ interface LiveFan extends WorkerFan {
   segs: number;
 }
 
-function run(cfg: WorkerConfig): void {
-  const { IPPROTO_IPIP, POLLIN } = native.constants;
+function ipipForwarder(cfg: WorkerConfig): Forwarder<WorkerFan> {
+  const { IPPROTO_IPIP } = native.constants;
   const counters = new Float64Array(cfg.counters);
-  const control = new Int32Array(cfg.control);
-  const port = parentPort as MessagePort;
 
   let fans: LiveFan[] = [];
-  let raw = -1;
-  let wake = -1;
   let packet = -1;
   let directError: string | undefined;
+  const raw = native.rawOpen(IPPROTO_IPIP, SOCKET_BUFFER, SOCKET_BUFFER, true);
+  const close = (): void => {
+    for (const f of fans) { try { native.close(f.fd); } catch { /* already closed */ } }
+    for (const fd of [raw, packet]) { if (fd >= 0) { try { native.close(fd); } catch { /* already closed */ } } }
+  };
   try {
-    raw = native.rawOpen(IPPROTO_IPIP, SOCKET_BUFFER, SOCKET_BUFFER, true);
-    wake = native.eventfdOpen();
     // Direct sends to resolved next hops (neighbours.ts); without the packet
     // socket every packet goes through the raw socket, and the main thread says why.
     const table = cfg.neighbours ? new NeighbourTable(cfg.neighbours) : undefined;
@@ -128,10 +100,6 @@ function run(cfg: WorkerConfig): void {
       while (native.rawRecv(raw, inRing, SLOT_SIZE, 0, BATCH, sizes) > 0);
     }
 
-    let pollFds = new Int32Array(0);
-    let pollEvents = new Int32Array(0);
-    let revents = new Int32Array(0);
-
     // Opens queues for new fans, keeps those that stay, closes the rest.
     // Called at start and on reload only: allocation here is fine.
     const setFans = (next: readonly WorkerFan[]): void => {
@@ -152,11 +120,7 @@ function run(cfg: WorkerConfig): void {
       }
       for (const old of fans) if (!kept.some((k) => k.fd === old.fd)) native.close(old.fd);
       fans = kept;
-      pollFds = new Int32Array([...fans.map((f) => f.fd), raw, wake]);
-      pollEvents = new Int32Array(pollFds.length).fill(POLLIN);
-      revents = new Int32Array(pollFds.length);
     };
-    setFans(cfg.fans);
 
     // Outbound batch under construction: m messages of one or two spans.
     // Flushed when full and after each TUN read.
@@ -334,51 +298,21 @@ function run(cfg: WorkerConfig): void {
       return n;
     };
 
-    port.postMessage({ type: 'ready', wakeFd: wake, directError } satisfies WorkerMessage);
-
-    const loopsAt = counterBase(cfg.index, 0) + Traffic.Loops;
-    const pollTimeout = cfg.watchdogMs > 0 ? Math.min(POLL_TIMEOUT_MS, Math.max(10, cfg.watchdogMs >> 2)) : POLL_TIMEOUT_MS;
-    const watchdog = cfg.index === 0 && cfg.watchdogMs > 0;
-    const lastLoops = new Float64Array(cfg.workers);
-    let nextWatchdog = Date.now() + cfg.watchdogMs;
-    while (Atomics.load(control, 0) === 0) {
-      native.poll(pollFds, pollEvents, revents, pollFds.length, pollTimeout);
-      while (Atomics.load(control, 1) === WEDGE && Atomics.load(control, 0) === 0); // test hook: a stuck worker
-      counters[loopsAt]!++;
-      if (revents[pollFds.length - 1]! !== 0) {
-        if (Atomics.load(control, 0) !== 0) break;
-        native.eventfdDrain(wake);
-        for (let msg = receiveMessageOnPort(port); msg; msg = receiveMessageOnPort(port)) {
-          const m = msg.message as FansMessage | CrashMessage;
-          if (m.type === 'crash') throw new Error('crashed on request (test hook)');
-          setFans(m.fans);
-          port.postMessage({ type: 'fans-applied', generation: m.generation } satisfies WorkerMessage);
-        }
-        continue; // the fd list may have changed: poll again
-      }
-      if (watchdog && Date.now() >= nextWatchdog) {
-        nextWatchdog = Date.now() + cfg.watchdogMs;
-        let alive = true;
-        for (let w = 0; w < cfg.workers; w++) {
-          const l = counters[counterBase(w, 0) + Traffic.Loops]!;
-          if (l === lastLoops[w]) alive = false;
-          lastLoops[w] = l;
-        }
-        if (alive) native.sdNotify('WATCHDOG=1');
-      }
-      for (let round = 0; round < MAX_ROUNDS; round++) {
+    return {
+      setFans,
+      fds: () => [...fans.map((f) => f.fd), raw],
+      round: () => {
         let moved = inbound();
         for (let i = 0; i < fans.length; i++) moved += outbound(fans[i]!);
-        if (moved === 0) break;
-      }
-    }
+        return moved;
+      },
+      close,
+      notes: directError ? { direct: directError } : undefined,
+    };
   } catch (e) {
-    const err = e as Error & { code?: string };
-    port.postMessage({ type: 'error', message: err.message, code: err.code } satisfies WorkerMessage);
-  } finally {
-    for (const f of fans) { try { native.close(f.fd); } catch { /* already closed */ } }
-    for (const fd of [raw, wake, packet]) { if (fd >= 0) { try { native.close(fd); } catch { /* already closed */ } } }
+    close();
+    throw e;
   }
 }
 
-run(workerData as WorkerConfig);
+runWorker(workerData as WorkerConfig, (cfg) => ipipForwarder(cfg as WorkerConfig));

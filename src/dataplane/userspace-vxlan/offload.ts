@@ -1,0 +1,55 @@
+// Which UDP offloads the VXLAN workers use: what the kernel has (probed on a
+// throw-away socket: the probe is the only way to know, a version number
+// says nothing about backports) and what the operator allows. Pure choice,
+// probe at the edge.
+//   UDP_SEGMENT (Linux 4.18)         a TCP super-frame's segments leave in one send
+//   UDP_GRO (Linux 5.0)              datagrams of one flow arrive joined
+//   getsockopt(UDP_GRO) (Linux 5.12) reads the GRO option back (to confirm it)
+import { constants } from 'node:os';
+import type { UdpOffloads } from './worker.js';
+
+/** The errno of each probe, 0 when the kernel has the feature. */
+export interface UdpProbe {
+  readonly gso: number;
+  readonly gro: number;
+  readonly groGet: number;
+}
+
+export interface OffloadChoice extends UdpOffloads {
+  /** One sentence per feature, for the log and `fand show`. */
+  readonly notes: readonly string[];
+}
+
+const errnoName = (n: number): string => Object.entries(constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
+
+/**
+ * @param allowed what the operator lets fand use (FAND_UDP_OFFLOAD, default all)
+ */
+export function chooseOffloads(p: UdpProbe, allowed: { gso: boolean; gro: boolean } = { gso: true, gro: true }): OffloadChoice {
+  const notes: string[] = [];
+  const gso = p.gso === 0 && allowed.gso;
+  const gro = p.gro === 0 && allowed.gro;
+  if (gso) notes.push('UDP_SEGMENT on: the segments of a TCP super-frame leave in one send');
+  else if (p.gso !== 0) notes.push(`UDP_SEGMENT unavailable (${errnoName(p.gso)}; needs Linux 4.18): one datagram per segment`);
+  else notes.push('UDP_SEGMENT turned off: one datagram per segment');
+  if (gro) {
+    notes.push(p.groGet === 0
+      ? 'UDP_GRO on (read back with getsockopt): datagrams of one flow arrive joined'
+      : `UDP_GRO on, not readable back (getsockopt: ${errnoName(p.groGet)}; needs Linux 5.12): datagrams of one flow arrive joined`);
+  } else if (p.gro !== 0) {
+    notes.push(`UDP_GRO unavailable (${errnoName(p.gro)}; needs Linux 5.0): datagrams arrive one by one, TCP segments are still joined for the bridge`);
+  } else {
+    notes.push('UDP_GRO turned off: datagrams arrive one by one, TCP segments are still joined for the bridge');
+  }
+  return { gso, gro, notes };
+}
+
+/** FAND_UDP_OFFLOAD: `all` (default), `none`, `gso` or `gro` (what stays on); for tests and for measuring what each brings. */
+export function allowedOffloads(env: NodeJS.ProcessEnv = process.env): { gso: boolean; gro: boolean } {
+  const v = env['FAND_UDP_OFFLOAD'] ?? 'all';
+  if (v === 'all') return { gso: true, gro: true };
+  if (v === 'none') return { gso: false, gro: false };
+  if (v === 'gso') return { gso: true, gro: false };
+  if (v === 'gro') return { gso: false, gro: true };
+  throw new Error(`FAND_UDP_OFFLOAD=${v}: must be all, none, gso or gro`);
+}

@@ -103,16 +103,6 @@ export function makeRegistry(current: () => MetricsSnapshot): Registry {
     },
   });
   new Gauge({
-    name: 'fand_fan_info',
-    help: 'One series per configured fan: its bridge and overlay. Always 1.',
-    labelNames: ['fan', 'overlay'],
-    registers,
-    collect() {
-      this.reset();
-      for (const f of current().fans) this.set({ fan: f.bridge, overlay: f.overlay }, 1);
-    },
-  });
-  new Gauge({
     name: 'fand_dataplane_info',
     help: 'The dataplane fand chose (kernel-fan, kernel-ipip or userspace). Always 1.',
     labelNames: ['mode'],
@@ -124,7 +114,7 @@ export function makeRegistry(current: () => MetricsSnapshot): Registry {
   });
   new Gauge({
     name: 'fand_fan_info',
-    help: 'Each fan this daemon serves: its overlay and how its packets cross the underlay (ipip or vxlan). Always 1.',
+    help: 'One series per configured fan: its bridge, overlay and how its packets cross the underlay (encapsulation ipip or vxlan). Always 1.',
     labelNames: ['fan', 'overlay', 'encapsulation'],
     registers,
     collect() {

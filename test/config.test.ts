@@ -193,7 +193,7 @@ test('parseFanFile: empty and comment-only files give no fans', (t) => {
 });
 
 const badFiles: [string, number, string | RegExp][] = [
-  ['250.0.0.0/8 eth0/16 dhcpp', 1, `${F}:1: unknown option 'dhcpp' (known: dhcp, host-reserve N, bridge NAME, off)`],
+  ['250.0.0.0/8 eth0/16 dhcpp', 1, `${F}:1: unknown option 'dhcpp' (known: dhcp, host-reserve N, bridge NAME, off, type ipip|vxlan, vxlan-port N, vni N)`],
   ['250.0.0.0/8 eth0/16 dhcp dhcp', 1, `${F}:1: duplicate option 'dhcp'`],
   ['250.0.0.0/8 eth0/16 bridge a bridge b', 1, `${F}:1: duplicate option 'bridge'`],
   ['250.0.0.0/8 eth0/16 host-reserve 2 host-reserve 3', 1, `${F}:1: duplicate option 'host-reserve'`],

@@ -216,7 +216,7 @@ test('cni: the conflist, valid per the spec and host-local', (t) => {
   t.true(cniProblems({ ...c, plugins: [] }).length > 0);
   t.true(cniProblems({ ...c, plugins: [{ type: 1 }] }).length > 0);
   // host-reserve moves rangeStart; other slices work the same way
-  const wide = cniConflist({ ...FAN, slice: '10.37.16.0/20', bridge: 'fan-10-37-16', bridgeAddress: '10.37.16.1', hostReserve: 9, containers: '10.37.16.10-10.37.31.254' });
+  const wide = cniConflist({ ...FAN, slice: '10.37.16.0/20', subnet: '10.37.16.0/20', bridge: 'fan-10-37-16', bridgeAddress: '10.37.16.1', hostReserve: 9, containers: '10.37.16.10-10.37.31.254' });
   t.deepEqual(wide.plugins[0].ipam.ranges, [[{ subnet: '10.37.16.0/20', rangeStart: '10.37.16.10', rangeEnd: '10.37.31.254', gateway: '10.37.16.1' }]]);
   t.deepEqual(cniProblems(wide), []);
 });

@@ -103,7 +103,7 @@ test('scrapes reflect the snapshot of the moment, with fan, worker, direction an
   t.is(value(s1, 'fand_worker_loops_total', { fan, worker: '1' }), 6);
   t.is(value(s1, 'fand_direct_sends_total', { fan, worker: '1' }), 9);
   t.is(value(s1, 'fand_direct_sends_total', { fan: 'fan-10-3', worker: 'all' }), undefined, 'kernel modes send no direct packets');
-  t.is(value(s1, 'fand_fan_info', { fan, overlay: '250.0.0.0/8' }), 1);
+  t.is(value(s1, 'fand_fan_info', { fan, overlay: '250.0.0.0/8', encapsulation: 'ipip' }), 1);
   // Userspace: per worker only, no "all" series to double-count in sum().
   t.is(s1.filter((s) => s.labels['fan'] === fan && s.labels['worker'] === 'all').length, 0);
   // Kernel-style fan: its totals under worker="all", and no loop counter.

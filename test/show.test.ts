@@ -40,9 +40,9 @@ test('fand show: the Dropped column sums the reasons, listed by name under the t
     ],
   };
   t.is(formatShow(reply), [
-    'Bridge        Overlay      Underlay        Flags                Dataplane  MTU   Tx pkts  Rx pkts  Dropped',
-    'fan-250-1-10  250.0.0.0/8  172.16.1.10/16  dhcp host-reserve 1  userspace  1480  12       10       10',
-    'fan-10-1-10   10.0.0.0/8   172.16.1.10/16  host-reserve 3       userspace  1480  0        0        0',
+    'Bridge        Overlay      Underlay        Flags                Dataplane  Encap  MTU   Tx pkts  Rx pkts  Dropped',
+    'fan-250-1-10  250.0.0.0/8  172.16.1.10/16  dhcp host-reserve 1  userspace  ipip   1480  12       10       10',
+    'fan-10-1-10   10.0.0.0/8   172.16.1.10/16  host-reserve 3       userspace  ipip   1480  0        0        0',
     '',
     'dataplane userspace: no kernel Fan; workers 2/2; pid 42',
     'fan-250-1-10 dropped: in.spoofed-source=5 out.bad-underlay=3 in.truncated=2',

@@ -10,6 +10,7 @@ import { makePacketContext, sliceOf } from '../src/dataplane/packet/context.js';
 import { dropReason, isDrop } from '../src/dataplane/packet/encap.js';
 import { checksumValid, readU32 } from '../src/dataplane/packet/ipv4.js';
 import { segmentPayload, tcpSegmentCount } from '../src/dataplane/packet/tso.js';
+import { fragmentChunk, fragmentCount, writeFragmentHeader } from '../src/dataplane/packet/fragment.js';
 import {
   decapsulateFrame, encapsulateFrame, fragNeededFrame, lxdVni, makeVxlanContext, SEGMENT_PREFIX, vniOf, writeVxlanHeader,
   writeVxlanSegment, type VxlanContext,
@@ -375,4 +376,38 @@ test('fuzz: encapsulate on random bytes and mutated frames', (t) => {
 
 test('GUARD is the helpers\' (placed) guard', (t) => {
   t.is(GUARD, 32);
+});
+
+// ---- fragmentation (packet/fragment.ts) -------------------------------------------
+
+test('fragments: a 3000-byte IPv4 datagram without DF cut to a 1450 fan; the pieces reassemble to it', (t) => {
+  const payload = new Uint8Array(2980).map((_, i) => (i * 31) & 255);
+  const p = ipAB({ payload, df: false, id: 0x4242 });
+  t.is(fragmentCount(p, 0, p.length, 1450), 3);
+  t.is(fragmentChunk(1450), 1424);
+  t.is(fragmentCount(ipAB({ payload })/* DF */, 0, 3000, 1450), 0);
+  t.is(fragmentCount(ipAB({ df: false }), 0, 40, 1450), 0, 'fits');
+  t.is(fragmentCount(ipv4Packet({ src: 1, dst: 2, df: false, options: new Uint8Array(4), payload }), 0, 3004, 1450), 0, 'IP options are not cut');
+  const joined: number[] = [];
+  const out = new Uint8Array(20);
+  for (let k = 0; k < 3; k++) {
+    const n = writeFragmentHeader(p, 0, 1450, k, 3, out, 0);
+    t.true(checksumValid(out, 0, 20));
+    t.is((out[2]! << 8) | out[3]!, 20 + n);
+    const word = (out[6]! << 8) | out[7]!;
+    t.is(word & 0x1fff, k * 1424 / 8);
+    t.is((word & 0x2000) !== 0, k < 2, `MF of fragment ${k}`);
+    t.is(word & 0x4000, 0);
+    t.is((out[4]! << 8) | out[5]!, 0x4242);
+    joined.push(...p.subarray(20 + k * 1424, 20 + k * 1424 + n));
+  }
+  t.is(hex(Uint8Array.from(joined)), hex(payload));
+});
+
+test('fragments: cutting a fragment keeps its offset and its MF', (t) => {
+  const p = ipAB({ payload: new Uint8Array(2000), fragWord: 0x2000 | 100 });
+  const out = new Uint8Array(20);
+  t.is(fragmentCount(p, 0, p.length, 1450), 2);
+  writeFragmentHeader(p, 0, 1450, 1, 2, out, 0);
+  t.is((out[6]! << 8) | out[7]!, 0x2000 | (100 + 178));
 });

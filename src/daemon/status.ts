@@ -36,7 +36,7 @@ export function metricsSnapshot(s: StatusSource): MetricsSnapshot {
 }
 
 export function statusLine(choice: Choice, plan: Plan, lastReload?: ReloadOutcome): string {
-  const fans = plan.fans.map((f) => `${f.bridge} ${f.slice} ${f.encapsulation} mtu ${f.mtu}`).join(', ');
+  const fans = plan.fans.map((f) => `${f.bridge} ${f.slice}${f.encapsulation === 'vxlan' ? ` vxlan ${f.vni}` : ''} mtu ${f.mtu}`).join(', ');
   const failed = lastReload?.ok === false ? ` (last reload failed: ${lastReload.error})` : '';
   return `${choice.mode}${choice.mode === 'userspace' ? ` (${plan.workers} workers)` : ''}: ${fans}${failed}`;
 }

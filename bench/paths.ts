@@ -1,6 +1,7 @@
 // The paths the benchmark compares, all between the same two lab hosts:
 // the bare underlay, kernel VXLAN, fand's userspace dataplane (container to
-// container), and OpenVPN without crypto as a userspace tunnel for reference.
+// container) over an IPIP fan and over a VXLAN fan, and OpenVPN without
+// crypto as a userspace tunnel for reference.
 // A path says where its client and server run and which address the client
 // dials; `start`/`stop` bracket every measurement on it, and `pids` are the
 // userspace daemons carrying it (whose memory is sampled).
@@ -10,6 +11,7 @@ import { join } from 'node:path';
 import type { Lab, LabHost } from '../src/demo/lab.js';
 import { run } from '../src/demo/exec.js';
 import { startIn, type Background } from './proc.js';
+import type { Encap } from '../src/fan/encap.js';
 
 export interface BenchPath {
   readonly key: string;
@@ -39,12 +41,17 @@ export async function vxlanPath(h1: LabHost, h2: LabHost): Promise<BenchPath> {
   return { key: 'vxlan', label: 'kernel VXLAN', clientNs: h1.ns, serverNs: h2.ns, address: '10.200.0.2', ...idle };
 }
 
-/** fand between the first container of each host (fand is already running on both). */
-export function fandPath(h1: LabHost, h2: LabHost, workers: string): BenchPath {
+/**
+ * fand between the first container of each host (fand is already running on
+ * both), over an IPIP fan (key `fand`) or a VXLAN fan (key `fand-vxlan`:
+ * the userspace VXLAN dataplane, in a lab of its own).
+ */
+export function fandPath(h1: LabHost, h2: LabHost, workers: string, encap: Encap = 'ipip'): BenchPath {
   const c1 = h1.containers[0]!;
   const c2 = h2.containers[0]!;
   return {
-    key: 'fand', label: `fand (${workers} workers)`, clientNs: c1.ns, serverNs: c2.ns, address: c2.address,
+    key: encap === 'vxlan' ? 'fand-vxlan' : 'fand', label: `fand ${encap === 'vxlan' ? 'VXLAN' : 'IPIP'} (${workers} workers)`,
+    clientNs: c1.ns, serverNs: c2.ns, address: c2.address,
     start: async () => undefined, stop: async () => undefined,
     pids: () => [h1.fand?.child.pid, h2.fand?.child.pid].filter((p): p is number => p !== undefined),
   };

@@ -1,7 +1,9 @@
 // The benchmark: two hosts in network namespaces joined by one veth pair,
 // measured in the same run and in turn — bare underlay (the veth pair), kernel
 // VXLAN between the same hosts (the in-kernel overlay reference), fand's
-// userspace dataplane between containers, and OpenVPN without crypto between
+// userspace dataplane between containers over an IPIP fan, the same over a
+// VXLAN fan (a second pair of hosts, alike, running fand --encap vxlan), and
+// OpenVPN without crypto between
 // the hosts (a userspace tunnel for reference). For each path: iperf3 TCP
 // with 1 and 4 streams, UDP 64-byte datagrams per second and 1400-byte
 // goodput, round-trip latency, the machine's CPU time per Gbit, and the
@@ -9,7 +11,7 @@
 // VXLAN. Nothing here is a pass/fail test.
 //   npm run bench -- [--seconds N] [--repeat N] [--quick] [--workers N]
 //                    [--json FILE] [--no-reference] [--latency sockperf|node]
-//                    [--paths bare,vxlan,fand,openvpn] [--fand-args="OPTIONS"]
+//                    [--paths bare,vxlan,fand,fand-vxlan,openvpn] [--fand-args="OPTIONS"]
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -126,8 +128,10 @@ async function main(): Promise<void> {
   else if (wantReference && !haveOpenVpn) notes.push('OpenVPN reference skipped: openvpn is not installed and apt-get could not install it.');
 
   const lab = new Lab(Lab.uniquePrefix('bench'));
+  // The VXLAN fan's hosts: the same veth pair and addresses, in namespaces of their own.
+  const vlab = !ONLY || ONLY.includes('fand-vxlan') ? new Lab(Lab.uniquePrefix('benchv'), 16, { encap: 'vxlan' }) : undefined;
   let ovpn: OpenVpnPath | undefined;
-  const onSig = () => { ovpn?.dispose(); void lab.destroy().then(() => process.exit(130)); };
+  const onSig = () => { ovpn?.dispose(); void Promise.all([lab.destroy(), vlab?.destroy()]).then(() => process.exit(130)); };
   process.once('SIGINT', onSig);
   const started = new Date();
   const loadBefore = loadavg()[0]!;
@@ -138,15 +142,21 @@ async function main(): Promise<void> {
     const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
     for (const h of lab.hosts) { await lab.startFand(h, ['--workers', WORKERS, ...FAND_ARGS]); await lab.attachContainers(h); }
     paths = [barePath(h1, h2), await vxlanPath(h1, h2), fandPath(h1, h2, WORKERS)];
+    if (vlab) {
+      await vlab.build(2, 1, 1500, true);
+      for (const h of vlab.hosts) { await vlab.startFand(h, ['--workers', WORKERS, ...FAND_ARGS]); await vlab.attachContainers(h); }
+      paths.push(fandPath(vlab.hosts[0]!, vlab.hosts[1]!, WORKERS, 'vxlan'));
+    }
     if (haveOpenVpn) paths.push(ovpn = new OpenVpnPath(lab, h1, h2));
     paths = paths.filter((p) => !ONLY || ONLY.includes(p.key));
     for (const p of [...paths]) {
-      const why = await preflight(lab, p);
+      const why = await preflight(p.key === 'fand-vxlan' ? vlab! : lab, p);
       if (why) { notes.push(`${p.label} skipped: ${why}`); paths = paths.filter((x) => x !== p); }
     }
     results = await measureAll(paths, testsWith(useSockperf ? sockperfRtt : nodeRtt));
   } finally {
     await lab.destroy();
+    await vlab?.destroy();
     ovpn?.dispose();
     process.off('SIGINT', onSig);
   }

@@ -225,7 +225,7 @@ killed fand left. Refuses while fand runs here, and while a fan's bridge
 has ports, naming them; --force removes them anyway, cutting the
 containers off. Needs root.
 `,
-  demo: `fand demo [--hosts N] [--workers N]
+  demo: `fand demo [--hosts N] [--workers N] [--encap ipip|vxlan]
 
 Builds N hosts (default 3) in network namespaces on one underlay bridge, each
 running fand with two containers, pings every pair, moves data across with a

@@ -100,7 +100,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       case 'demo': {
         const { runDemo } = await import('../demo/demo.js');
-        return await runDemo({ hosts: a.hosts, workers: a.workers });
+        return await runDemo({ hosts: a.hosts, workers: a.workers, encap: a.encap });
       }
       case 'integrate': {
         // INTEGRATE-VERB

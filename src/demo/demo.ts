@@ -5,20 +5,21 @@
 import { Lab, tcpTransfer } from './lab.js';
 import { inNs } from './exec.js';
 import { FAND_BIN } from './lab.js';
+import type { Encap } from '../fan/encap.js';
 
-export interface DemoOptions { readonly hosts: number; readonly workers: number }
+export interface DemoOptions { readonly hosts: number; readonly workers: number; readonly encap?: Encap }
 
 const say = (s: string) => process.stdout.write(s + '\n');
 
 export async function runDemo(o: DemoOptions): Promise<number> {
   if (process.getuid?.() !== 0) { process.stderr.write('fand demo: needs root (network namespaces)\n'); return 1; }
-  const lab = new Lab(Lab.uniquePrefix('demo'));
+  const lab = new Lab(Lab.uniquePrefix('demo'), 16, { encap: o.encap ?? 'ipip' });
   let interrupted = false;
   const onSig = () => { interrupted = true; say('\ninterrupted: cleaning up'); void lab.destroy().then(() => process.exit(130)); };
   process.once('SIGINT', onSig);
   process.once('SIGTERM', onSig);
   try {
-    say(`Building ${o.hosts} hosts on underlay 172.16.0.0/16 (namespaces ${lab.prefix}-*), overlay 250.0.0.0/8, ${o.workers} worker(s) each`);
+    say(`Building ${o.hosts} hosts on underlay 172.16.0.0/16 (namespaces ${lab.prefix}-*), overlay 250.0.0.0/8 (${lab.encap}), ${o.workers} worker(s) each`);
     await lab.build(o.hosts, 2);
     for (const h of lab.hosts) {
       const f = await lab.startFand(h, ['--workers', String(o.workers)]);

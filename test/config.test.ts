@@ -1,5 +1,6 @@
 import test from 'ava';
-import { ConfigError, type FanSpec, checkFans, parseFanFile } from '../src/config/fanfile.js';
+import { readFileSync } from 'node:fs';
+import { ConfigError, ConfigErrors, FAN_LINE_OPTIONS, type FanSpec, checkFans, eachError, parseFanFile, readFanFile } from '../src/config/fanfile.js';
 import {
   type InterfaceAddrs,
   type UnderlaySpec,
@@ -240,7 +241,7 @@ test('checkFans: overlapping overlays name both sources', (t) => {
   const fans = parseFanFile('250.0.0.0/8 eth0/16\n\n250.7.0.0/16 eth1/24\n', F);
   const e = t.throws(() => checkFans(fans), {
     instanceOf: ConfigError,
-    message: `overlay 250.7.0.0/16 (${F}:3) overlaps overlay 250.0.0.0/8 (${F}:1); each fan needs its own overlay`,
+    message: `${F}:3: overlay 250.7.0.0/16 overlaps overlay 250.0.0.0/8 (${F}:1); each fan needs its own overlay`,
   });
   t.is(e?.file, F);
   t.is(e?.line, 3);
@@ -248,14 +249,14 @@ test('checkFans: overlapping overlays name both sources', (t) => {
 
 test('checkFans: identical overlays over different underlays', (t) => {
   const fans = parseFanFile('250.0.0.0/8 eth0/16\n250.0.0.0/8 eth1/16\n', F);
-  t.throws(() => checkFans(fans), { instanceOf: ConfigError, message: /^overlay 250\.0\.0\.0\/8 \(.*:2\) overlaps overlay 250\.0\.0\.0\/8 \(.*:1\)/ });
+  t.throws(() => checkFans(fans), { instanceOf: ConfigError, message: /^.*:2: overlay 250\.0\.0\.0\/8 overlaps overlay 250\.0\.0\.0\/8 \(.*:1\)/ });
 });
 
 test('checkFans: same bridge name', (t) => {
   const fans = parseFanFile('250.0.0.0/8 eth0/16 bridge fanbr\n240.0.0.0/8 eth1/16 bridge fanbr\n', F);
   const e = t.throws(() => checkFans(fans), {
     instanceOf: ConfigError,
-    message: `bridge fanbr is used by both ${F}:1 and ${F}:2; give each fan its own bridge name`,
+    message: `${F}:2: bridge fanbr is also the bridge of ${F}:1; give each fan its own bridge name`,
   });
   t.is(e?.line, 2);
 });
@@ -274,4 +275,35 @@ test('checkFans: command-line source has no file/line', (t) => {
   });
   t.is(e?.file, undefined);
   t.is(e?.line, undefined);
+});
+
+// ---------------------------------------------------------------- every error at once
+
+test('parseFanFile reports every bad line at once, in order, each with its line', (t) => {
+  const text = '250.0.0.0/8 eth0/16 dhcpp\n# fine:\n240.0.0.0/8 eth1/16\n10.0.0.0/8 eth0/33\n\n100.64.0.0/10 eth2/16 bridge\n';
+  const e = t.throws(() => parseFanFile(text, F), { instanceOf: ConfigErrors });
+  t.deepEqual(eachError(e!).map((x) => [x.file, x.line]), [[F, 1], [F, 4], [F, 6]]);
+  t.is(e!.message, [
+    `${F}:1: unknown option 'dhcpp' (known: dhcp, host-reserve N, bridge NAME, off)`,
+    `${F}:4: underlay eth0/33: prefix length '33' must be a number 0..32`,
+    `${F}:6: option 'bridge' needs a value (bridge NAME)`,
+  ].join('\n'));
+  // the good line is still read
+  const { specs, errors } = readFanFile(text, F);
+  t.is(errors.length, 3);
+  t.deepEqual(specs.map((s) => s.source), [`${F}:3`]);
+});
+
+test('checkFans reports every clash at once', (t) => {
+  const fans = parseFanFile('250.0.0.0/8 eth0/16 bridge b\n250.0.0.0/8 eth1/16\n240.0.0.0/8 eth1/16 bridge b\n', F);
+  const e = t.throws(() => checkFans(fans), { instanceOf: ConfigErrors });
+  t.deepEqual(eachError(e!).map((x) => x.message), [
+    `${F}:2: overlay 250.0.0.0/8 overlaps overlay 250.0.0.0/8 (${F}:1); each fan needs its own overlay`,
+    `${F}:3: bridge b is also the bridge of ${F}:1; give each fan its own bridge name`,
+  ]);
+});
+
+test('fand.conf(5) documents every option a fan line takes', (t) => {
+  const page = readFileSync(new URL('../../man/man5/fand.conf.5', import.meta.url), 'utf8');
+  for (const o of FAN_LINE_OPTIONS) t.true(page.split('\n').some((l) => /^\.(B|BI) /.test(l) && l.split(' ')[1] === o.replace(/-/g, '\\-')), `fand.conf.5 lacks ${o}`);
 });

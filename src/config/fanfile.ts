@@ -56,12 +56,42 @@ export class ConfigError extends Error {
   }
 }
 
+/** Several configuration mistakes, reported together in file order. */
+export class ConfigErrors extends ConfigError {
+  readonly errors: readonly ConfigError[];
+  constructor(errors: readonly ConfigError[]) {
+    super(errors.map((e) => e.message).join('\n'), errors[0]?.file, errors[0]?.line);
+    this.name = 'ConfigErrors';
+    this.errors = errors;
+  }
+
+  /** Throws the one error as it is, several as one ConfigErrors; nothing when there are none. */
+  static throwIfAny(errors: readonly ConfigError[]): void {
+    if (errors.length === 1) throw errors[0]!;
+    if (errors.length > 1) throw new ConfigErrors(byLocation(errors));
+  }
+}
+
+/** The errors one by one (a ConfigErrors holds several). */
+export function eachError(e: ConfigError): readonly ConfigError[] {
+  return e instanceof ConfigErrors ? e.errors : [e];
+}
+
+function byLocation(errors: readonly ConfigError[]): ConfigError[] {
+  return [...errors].sort((a, b) => (a.file === b.file ? (a.line ?? 0) - (b.line ?? 0) : 0));
+}
+
+/** The options a fan line may carry after its two addresses (fand.conf(5) documents each). */
+export const FAN_LINE_OPTIONS = ['dhcp', 'host-reserve', 'bridge', 'off', 'type', 'vxlan-port', 'vni'] as const;
+
 const KNOWN = 'known: dhcp, host-reserve N, bridge NAME, off, type ipip|vxlan, vxlan-port N, vni N';
 /** Options that take a value, and what the value is. */
 const VALUED: Record<string, string> = { 'host-reserve': 'host-reserve N', bridge: 'bridge NAME', type: 'type ipip|vxlan', 'vxlan-port': 'vxlan-port N', vni: 'vni N' };
 
-export function parseFanFile(text: string, fileName: string): FanSpec[] {
-  const fans: FanSpec[] = [];
+/** A file's fans and every mistake in it: each line is parsed whatever the others hold. */
+export function readFanFile(text: string, fileName: string): { specs: FanSpec[]; errors: ConfigError[] } {
+  const specs: FanSpec[] = [];
+  const errors: ConfigError[] = [];
   const lines = text.split(/\r?\n/);
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
@@ -70,13 +100,20 @@ export function parseFanFile(text: string, fileName: string): FanSpec[] {
     const tokens = (hash < 0 ? raw : raw.slice(0, hash)).split(/\s+/).filter((t) => t !== '');
     if (tokens.length === 0) continue;
     try {
-      fans.push(parseFanLine(tokens, `${fileName}:${lineNo}`));
+      specs.push(parseFanLine(tokens, `${fileName}:${lineNo}`));
     } catch (e) {
-      if (e instanceof FanError) throw ConfigError.at(fileName, lineNo, e.message);
-      throw e;
+      if (!(e instanceof FanError)) throw e;
+      errors.push(ConfigError.at(fileName, lineNo, e.message));
     }
   }
-  return fans;
+  return { specs, errors };
+}
+
+/** The fans of a file; throws every mistake at once (ConfigError, or ConfigErrors for several). */
+export function parseFanFile(text: string, fileName: string): FanSpec[] {
+  const { specs, errors } = readFanFile(text, fileName);
+  ConfigErrors.throwIfAny(errors);
+  return specs;
 }
 
 /**
@@ -143,7 +180,14 @@ export function parseFanLine(tokens: readonly string[], source: string): FanSpec
   return spec;
 }
 
-function locate(source: string): [string | undefined, number | undefined] {
+/** "file:line: what problem", or "what (command line) problem" for a fan from the command line. */
+function at(source: string, what: string, problem: string): ConfigError {
+  const [file, line] = locate(source);
+  return file !== undefined && line !== undefined ? ConfigError.at(file, line, `${what} ${problem}`) : new ConfigError(`${what} (${source}) ${problem}`);
+}
+
+/** The file and line of a FanSpec's source ("file:line"); nothing for the command line. */
+export function locate(source: string): [string | undefined, number | undefined] {
   const m = /^(.*):(\d+)$/.exec(source);
   return m ? [m[1], Number(m[2])] : [undefined, undefined];
 }
@@ -154,37 +198,29 @@ function locate(source: string): [string | undefined, number | undefined] {
  * brought up, so a file may keep alternatives side by side.
  */
 export function checkFans(specs: readonly FanSpec[]): void {
+  ConfigErrors.throwIfAny(fanConflicts(specs));
+}
+
+/** What checkFans reports, as a list: every pair of fans that clash. */
+export function fanConflicts(specs: readonly FanSpec[]): ConfigError[] {
+  const errors: ConfigError[] = [];
   const on = specs.filter((s) => !s.off);
   for (let j = 0; j < on.length; j++) {
     const b = on[j]!;
     for (let i = 0; i < j; i++) {
       const a = on[i]!;
       if (overlaps(a.overlay, b.overlay)) {
-        const [file, line] = locate(b.source);
-        throw new ConfigError(
-          `overlay ${formatCidr(b.overlay)} (${b.source}) overlaps overlay ${formatCidr(a.overlay)} (${a.source}); each fan needs its own overlay`,
-          file,
-          line,
-        );
+        errors.push(at(b.source, `overlay ${formatCidr(b.overlay)}`, `overlaps overlay ${formatCidr(a.overlay)} (${a.source}); each fan needs its own overlay`));
       }
       const ea = encapSettings({ encap: a.encap ?? 'ipip', vxlanPort: a.vxlanPort, vni: a.vni }, a.overlay);
       const eb = encapSettings({ encap: b.encap ?? 'ipip', vxlanPort: b.vxlanPort, vni: b.vni }, b.overlay);
       if (ea.encap === 'vxlan' && eb.encap === 'vxlan' && ea.vni === eb.vni && ea.port === eb.port) {
-        const [file, line] = locate(b.source);
-        throw new ConfigError(
-          `VXLAN fans ${formatCidr(a.overlay)} (${a.source}) and ${formatCidr(b.overlay)} (${b.source}) both use VNI ${ea.vni} on port ${ea.port}; give one another vni`,
-          file,
-          line,
-        );
+        errors.push(at(b.source, `VXLAN fan ${formatCidr(b.overlay)}`, `uses VNI ${ea.vni} on port ${ea.port} as ${formatCidr(a.overlay)} (${a.source}) does; give one another vni`));
       }
       if (a.bridge !== undefined && a.bridge === b.bridge) {
-        const [file, line] = locate(b.source);
-        throw new ConfigError(
-          `bridge ${b.bridge} is used by both ${a.source} and ${b.source}; give each fan its own bridge name`,
-          file,
-          line,
-        );
+        errors.push(at(b.source, `bridge ${b.bridge}`, `is also the bridge of ${a.source}; give each fan its own bridge name`));
       }
     }
   }
+  return errors;
 }

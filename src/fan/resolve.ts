@@ -1,7 +1,7 @@
 // From fan specifications (config file or command line) to ResolvedFans for
 // this host. Reads the host's interfaces once through HostNet; the rest is
 // the pure Fan arithmetic.
-import type { FanSpec } from '../config/fanfile.js';
+import { ConfigError, ConfigErrors, locate, type FanSpec } from '../config/fanfile.js';
 import { resolveUnderlay, resolveUnderlayOffline } from '../config/underlay.js';
 import type { HostNet } from '../host/ip.js';
 import { bridgeNameFor, checkOverlay, makeFanMap, sliceFor, tunNameFor, vxlanNameFor, FanError } from './fanmap.js';
@@ -22,12 +22,14 @@ export async function resolveFans(specs: readonly FanSpec[], host: HostNet, opts
   // What can be checked without this host's interfaces is checked first, so
   // the message names the real problem (a multicast overlay, say) rather than
   // a missing local address.
-  for (const spec of active) {
+  const offlineErrors = located(active, (spec) => {
     checkOverlay(spec.overlay);
     const offline = resolveUnderlayOffline(spec.underlay);
     if (offline) makeFanMap(spec.overlay, offline);
-  }
-  return active.map((spec) => {
+  });
+  throwAll(offlineErrors.errors);
+  // Every fan is resolved, so that one run reports every fan this host cannot have.
+  const { results, errors } = located(active, (spec): ResolvedFan => {
     const u = resolveUnderlay(spec.underlay, addrs, defaultIface);
     const map = makeFanMap(spec.overlay, u.underlay);
     const slice = sliceFor(map, u.address, spec.hostReserve);
@@ -49,4 +51,30 @@ export async function resolveFans(specs: readonly FanSpec[], host: HostNet, opts
       bridgePrefix: encap.encap === 'vxlan' ? map.overlay.prefix : slice.prefix,
     };
   });
+  throwAll(errors);
+  return results;
+}
+
+/**
+ * Runs `f` on every spec; a FanError becomes a ConfigError carrying the
+ * spec's file:line (a fan from the command line keeps its message as it is).
+ */
+function located<T>(specs: readonly FanSpec[], f: (s: FanSpec) => T): { results: T[]; errors: (FanError | ConfigError)[] } {
+  const results: T[] = [];
+  const errors: (FanError | ConfigError)[] = [];
+  for (const spec of specs) {
+    try {
+      results.push(f(spec));
+    } catch (e) {
+      if (!(e instanceof FanError)) throw e;
+      const [file, line] = locate(spec.source);
+      errors.push(file !== undefined && line !== undefined ? ConfigError.at(file, line, e.message) : e);
+    }
+  }
+  return { results, errors };
+}
+
+function throwAll(errors: readonly (FanError | ConfigError)[]): void {
+  if (errors.length === 1) throw errors[0]!;
+  if (errors.length > 1) throw new ConfigErrors(errors.map((e) => (e instanceof ConfigError ? e : new ConfigError(e.message))));
 }

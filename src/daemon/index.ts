@@ -17,7 +17,8 @@ import { watchdogInterval } from '../dataplane/userspace/index.js';
 import { Daemon } from './context.js';
 import type { DaemonOptions } from './options.js';
 import { prepare } from './prepare.js';
-import { readState, refuseIfRunning } from './state.js';
+import { createdOf, readState, refuseIfRunning } from './state.js';
+import { checkHost } from '../host/preflight.js';
 import { logPrevious, startUp } from './startup.js';
 import { reload } from './reload.js';
 import { watchUnderlay } from './watch.js';
@@ -60,6 +61,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   await refuseIfRunning(paths);
   const previous = await readState(paths.state);
   logPrevious(d, previous);
+  // Conflicts with the host (a bridge name held by another device, a route the host has): refused before anything is touched.
+  await checkHost(d.plan, host, new Set(createdOf(previous).map((c) => c.resource.id)));
   try {
     await startUp(d, previous, () => stopRequested);
   } catch (e) {

@@ -65,6 +65,9 @@ export interface HostNet {
 
 export class HostNetError extends Error {}
 
+/** Told about every change made to the host, as it completes (`--log-level debug`). */
+export type CommandLog = (msg: string, fields: object) => void;
+
 /** A route's destination as `ip -j route` prints it: 'default', '10.0.0.1' (a /32) or '10.0.0.0/8'. */
 export function routeDst(dst: number, len: number): string {
   if (len === 0) return 'default';
@@ -81,7 +84,8 @@ export function routeDst(dst: number, len: number): string {
 export class LinuxHost implements HostNet {
   private readonly rtnl: Rtnetlink;
 
-  constructor(private readonly netns?: string) {
+  /** @param debug told every `ip -batch` run and sysctl written, with its outcome. */
+  constructor(private readonly netns?: string, private readonly debug?: CommandLog) {
     this.rtnl = new Rtnetlink(netns);
   }
 
@@ -128,18 +132,30 @@ export class LinuxHost implements HostNet {
     if (commands.length === 0) return Promise.resolve();
     // One process for the whole batch; `-force` is not used, so the first
     // failing line stops it and its message names the line.
+    let lines: string[];
+    try {
+      lines = commands.map((c) => c.map(quoteBatchWord).join(' '));
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    // A batch of slice routes has thousands of lines: the first few say what it is.
+    const shown = lines.length > 8 ? [...lines.slice(0, 4), `... ${lines.length - 4} more lines`] : lines;
+    const t0 = process.hrtime.bigint();
+    const told = (exit: number | string) => this.debug?.(`ip${opts.force ? ' -force' : ''} -batch: ${shown.join('; ')} (${exit === 0 ? 'ok' : `failed: ${exit}`})`,
+      { commands: shown, lines: lines.length, exit, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
     return new Promise((resolve, reject) => {
       const child = spawn('ip', [...(this.netns ? ['-n', this.netns] : []), ...(opts.force ? ['-force'] : []), '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
       // ip stops reading at the first failing line: its exit status and stderr tell why, not EPIPE.
       child.stdin.on('error', () => undefined);
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-      child.on('error', (e) => reject(new HostNetError(`ip -batch: ${e.message}`)));
+      child.on('error', (e) => { told(e.message); reject(new HostNetError(`ip -batch: ${e.message}`)); });
       child.on('close', (code) => {
+        told(code === 0 ? 0 : stderr.trim() || `exit ${code}`);
         if (code === 0) resolve();
         else reject(new HostNetError(`ip -batch failed: ${stderr.trim() || `exit ${code}`}`));
       });
-      child.stdin.end(commands.map((c) => c.map(quoteBatchWord).join(' ')).join('\n') + '\n');
+      child.stdin.end(lines.join('\n') + '\n');
     });
   }
 
@@ -165,6 +181,7 @@ export class LinuxHost implements HostNet {
   async writeSysctl(key: string, value: string): Promise<void> {
     try {
       await writeFile(sysctlPath(key), value);
+      this.debug?.(`sysctl ${key}=${value}`, { sysctl: key, value });
     } catch (e) {
       throw new HostNetError(`sysctl ${key}=${value}: ${(e as Error).message}`);
     }

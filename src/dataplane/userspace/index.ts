@@ -150,5 +150,6 @@ function rtnlReads(): NeighbourReads {
     neighbours: () => rtnl.neighbours(),
     addresses: () => rtnl.addresses(),
     ifIndex: (name) => native.ifIndex(name),
+    link: (name) => rtnl.link(name),
   };
 }

@@ -238,6 +238,8 @@ export interface NeighbourReads {
   addresses(): Promise<readonly { index: number; address: number; prefix: number }[]>;
   /** The index of an interface by name; 0 when there is none. */
   ifIndex(name: string): number;
+  /** An interface's flags (IFF_UP, IFF_RUNNING: what says why it cannot send); undefined when there is none. */
+  link?(name: string): Promise<{ readonly flags: number } | undefined>;
 }
 
 /** A fan's underlay as the follower needs it. */
@@ -345,22 +347,43 @@ export class NeighbourFollower {
     return this.reading;
   }
 
+  /** Of the underlays with their address, those up and running; for every other fan's underlay, why not. */
+  private async usableUnderlays(withAddress: UnderlayLink[]): Promise<{ links: UnderlayLink[]; problems: string[] }> {
+    const links: UnderlayLink[] = [];
+    const problems: string[] = [];
+    for (const iface of new Set(this.fans.map((f) => f.iface))) {
+      const local = formatIpv4(this.fans.find((f) => f.iface === iface)!.localUnderlay);
+      const l = withAddress.find((x) => x.name === iface);
+      // Without link(), an interface that exists counts as up and running.
+      const state = this.host.link ? await this.host.link(iface) : this.host.ifIndex(iface) ? { flags: IFF_UP | IFF_RUNNING } : undefined;
+      const problem = underlayProblem(iface, local, state, l !== undefined);
+      if (problem) problems.push(problem);
+      else if (l) links.push(l);
+    }
+    return { links, problems };
+  }
+
   private async readAll(why: string): Promise<void> {
     let msg: string;
     let warn = false;
     this.during = [];
     try {
       const addrs = await this.host.addresses();
-      const links = underlayLinks(this.fans, addrs, (n) => this.host.ifIndex(n));
+      const { links, problems } = await this.usableUnderlays(underlayLinks(this.fans, addrs, (n) => this.host.ifIndex(n)));
       const neighbours = await this.host.neighbours();
       if (this.stopped) return;
       this.links = links;
       const full = applyHops(this.table, directHops(neighbours, links));
       // Newer than the dump: applied again on top of it.
       for (const n of this.during) this.applyOne(n);
-      const names = links.map((l) => l.name).join(', ') || 'no underlay interface with its address';
-      msg = `outbound IPIP: direct sends (AF_PACKET) to the next hops the kernel has resolved on ${names}; `
-        + 'other destinations through the raw socket, where the kernel routes them and resolves their next hop';
+      if (links.length === 0) {
+        warn = true;
+        msg = `outbound IPIP: every packet through the raw socket, no direct sends: ${problems.join('; ')}`;
+      } else {
+        msg = `outbound IPIP: direct sends (AF_PACKET) to the next hops the kernel has resolved on ${links.map((l) => l.name).join(', ')}; `
+          + 'other destinations through the raw socket, where the kernel routes them and resolves their next hop'
+          + (problems.length ? `; no direct sends on ${problems.join('; ')}` : '');
+      }
       if (full > 0) { warn = true; msg += `; ${full} neighbour(s) did not fit the table (${this.table.capacity}) and use the raw socket`; }
       this.log.debug({ why, neighbours: neighbours.length, direct: this.table.usable().length }, `netlink: neighbour table read (${why}): ${this.table.usable().length} direct next hops`);
     } catch (e) {
@@ -377,6 +400,23 @@ export class NeighbourFollower {
       else this.log.info(msg);
     }
   }
+}
+
+/** IFF_UP and IFF_RUNNING (linux/if.h); rtnetlink's ifi_flags carry both (dev_get_flags()). */
+const IFF_UP = 0x1;
+const IFF_RUNNING = 0x40;
+
+/**
+ * Why an underlay interface cannot carry direct sends, and what brings them
+ * back, in words; undefined when it can. `link` undefined: no such interface.
+ * Pure.
+ */
+export function underlayProblem(iface: string, local: string, link: { readonly flags: number } | undefined, hasAddress: boolean): string | undefined {
+  if (link === undefined) return `underlay ${iface} is gone (direct sends resume when an interface of that name has ${local} again)`;
+  if (!(link.flags & IFF_UP)) return `underlay ${iface} is down (bring it up: ip link set ${iface} up)`;
+  if (!(link.flags & IFF_RUNNING)) return `underlay ${iface} has no carrier (its cable, switch port or veth peer is down)`;
+  if (!hasAddress) return `underlay ${iface} does not have this host's underlay address ${local} (give it back, or reload fand for the new one)`;
+  return undefined;
 }
 
 /** The fans' underlay interfaces with their index and connected prefix (the address fand uses on each). Pure. */

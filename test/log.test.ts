@@ -1,0 +1,114 @@
+// Logs for people and machines: text with ISO 8601 times on a terminal (a
+// real pty, from script(1)), JSON with ISO `time` otherwise, --log-format to
+// choose, --log-level debug that says what fand ran, the last words of a
+// stopping daemon not lost, and underlay messages that say what is wrong.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { FAND_BIN, Lab, OVERLAY } from '../src/demo/lab.js';
+import { inNs, run } from '../src/demo/exec.js';
+
+/** ISO 8601 with milliseconds and an offset, as the text form prints it: [2025-01-31T12:34:56.789+01:00]. */
+const TEXT_LINE = /^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): \S/;
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+/** fand run in a host namespace with its stdout a terminal (script(1) gives it a pty); stopped with SIGTERM once up. */
+async function runOnTerminal(lab: Lab, extra: string[]): Promise<string[]> {
+  const h = lab.hosts[0]!;
+  const cmd = ['ip', 'netns', 'exec', h.ns, process.execPath, FAND_BIN, 'run', '--overlay', OVERLAY, '--underlay', 'eth0/16', '--workers', '1', ...extra];
+  const child = spawn('script', ['-qfec', cmd.join(' '), '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  try {
+    // Up: the control socket answers (a condition, with a generous cap).
+    const until = Date.now() + 120_000;
+    let pid: number | undefined;
+    while (pid === undefined) {
+      if (Date.now() > until) throw new Error(`fand not up on a terminal: ${out}`);
+      if (child.exitCode !== null) throw new Error(`fand exited: ${out}`);
+      pid = await inNs(h.ns, process.execPath, [FAND_BIN, 'show', '--json'], 20_000)
+        .then((r) => (JSON.parse(r.stdout) as { pid: number }).pid, () => undefined);
+      if (pid === undefined) await new Promise((r) => setTimeout(r, 200));
+    }
+    process.kill(pid, 'SIGTERM');
+    await exited;
+  } finally {
+    child.kill('SIGKILL');
+  }
+  // the pty turns \n into \r\n; colours are on for a terminal
+  return out.replace(/\r/g, '').replace(/\x1b\[[0-9;]*m/g, '').split('\n').filter((l) => l !== '');
+}
+
+test.serial('on a terminal: text lines with local ISO 8601 times, to the last words of the stop', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('logt'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const lines = await runOnTerminal(lab, []);
+  t.true(lines.length > 5, lines.join('\n'));
+  for (const l of lines) t.regex(l, TEXT_LINE);
+  t.true(lines.some((l) => / INFO: fand is up /.test(`${l} `)), lines.join('\n'));
+  t.true(lines.some((l) => l.includes('INFO: received SIGTERM, stopping')), lines.join('\n'));
+  // the very last line is written before the process exits (synchronous output)
+  t.regex(lines[lines.length - 1]!, /INFO: fand stopped/);
+});
+
+test.serial('on a terminal, --log-format json: JSON lines with ISO time', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('logj'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const lines = await runOnTerminal(lab, ['--log-format', 'json']);
+  const records = lines.map((l) => JSON.parse(l) as { time: string; level: number; msg: string });
+  for (const r of records) t.regex(r.time, ISO_UTC);
+  t.is(records.find((r) => r.msg === 'fand is up')?.level, 30);
+  t.regex(records[records.length - 1]!.msg, /^fand stopped/);
+});
+
+test.serial('not a terminal: JSON by default; --log-level debug logs every ip command and the configuration read', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('logd'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const h = lab.hosts[0]!;
+  const quiet = await lab.startFand(h, ['--workers', '1'], 120_000);
+  t.true(quiet.logs.every((l) => typeof l['time'] === 'string' && ISO_UTC.test(l['time'])), JSON.stringify(quiet.logs[0]));
+  t.false(quiet.logs.some((l) => l['level'] === 20), 'debug lines at level info');
+  await lab.stopFand(h);
+  const f = await lab.startFand(h, ['--workers', '1', '--log-level', 'debug'], 120_000);
+  const debug = f.logs.filter((l) => l['level'] === 20).map((l) => String(l['msg']));
+  t.true(debug.includes('configuration: 1 fan(s) from the command line'), debug.join('\n'));
+  t.true(debug.includes(`ip -batch: link add ${h.bridge} type bridge (ok)`), debug.join('\n'));
+  t.true(debug.some((m) => /^ip -batch: route replace 250\.0\.0\.0\/8 dev ftun-250 src 250\.1\.10\.1 \(ok\)$/.test(m)), debug.join('\n'));
+  t.true(debug.includes('sysctl net.ipv4.ip_forward=1'), debug.join('\n'));
+  const batch = f.logs.find((l) => String(l['msg']).startsWith(`ip -batch: link add ${h.bridge}`))!;
+  t.deepEqual(batch['commands'], [`link add ${h.bridge} type bridge`]);
+  t.is(batch['exit'], 0);
+  await lab.stopFand(h);
+  // teardown commands too
+  t.true(f.logs.some((l) => l['level'] === 20 && String(l['msg']).startsWith(`ip -batch: link del dev ${h.bridge}`)));
+});
+
+test.serial('the underlay down, without carrier, or without its address: the message says which, and the fix', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('logu'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const h = lab.hosts[0]!;
+  const f = await lab.startFand(h, ['--workers', '1'], 120_000);
+  // logged once fand is up (before or after the line that says so)
+  const direct = /^outbound IPIP: direct sends \(AF_PACKET\) to the next hops the kernel has resolved on eth0;/;
+  if (!f.logs.some((l) => direct.test(String(l['msg'])))) await lab.waitForLog(h, direct, 60_000);
+  await run('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'down']);
+  const down = await lab.waitForLog(h, /^outbound IPIP: every packet through the raw socket/, 60_000);
+  t.is(down['msg'], 'outbound IPIP: every packet through the raw socket, no direct sends: underlay eth0 is down (bring it up: ip link set eth0 up)');
+  t.is(down['level'], 40);
+  await run('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'up']);
+  await lab.waitForLog(h, /^outbound IPIP: direct sends \(AF_PACKET\) to the next hops the kernel has resolved on eth0;/, 60_000);
+  // no carrier: the underlay bridge's port of this host goes down
+  await run('ip', ['-n', lab.underlayNs, 'link', 'set', 'u1', 'down']);
+  const noCarrier = await lab.waitForLog(h, /^outbound IPIP: every packet through the raw socket/, 60_000);
+  t.is(noCarrier['msg'], 'outbound IPIP: every packet through the raw socket, no direct sends: underlay eth0 has no carrier (its cable, switch port or veth peer is down)');
+  await run('ip', ['-n', lab.underlayNs, 'link', 'set', 'u1', 'up']);
+  await lab.waitForLog(h, /^outbound IPIP: direct sends .* on eth0;/, 60_000);
+  await run('ip', ['-n', h.ns, 'addr', 'del', '172.16.1.10/16', 'dev', 'eth0']);
+  const noAddr = await lab.waitForLog(h, /^outbound IPIP: every packet through the raw socket/, 60_000);
+  t.is(noAddr['msg'], 'outbound IPIP: every packet through the raw socket, no direct sends: underlay eth0 does not have this host\'s underlay address 172.16.1.10 (give it back, or reload fand for the new one)');
+  t.false(f.logs.some((l) => /no underlay interface with its address/.test(String(l['msg']))));
+});

@@ -1,10 +1,11 @@
 // The command line: map, plan, and every kind of bad input exiting 2 with a
 // message that names the problem, before anything on the host is touched.
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab } from '../src/demo/lab.js';
+import { FAND_BIN, Lab } from '../src/demo/lab.js';
 import { run } from '../src/demo/exec.js';
 import { fand } from './helpers/fand-cli.js';
 
@@ -60,6 +61,7 @@ test('--help for every verb', async (t) => {
 
 test('config file errors carry file and line', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fand-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'fan');
   writeFileSync(file, '# fans\n250.0.0.0/8 172.16.0.0/16 dhcp\n\n10.0.0.0/8 192.168.0.0/16 dhcpp\n');
   const r = await fand(['plan', '--config', file]);
@@ -72,6 +74,53 @@ test('config file errors carry file and line', async (t) => {
   const missing = await fand(['plan', '--config', join(dir, 'nope')]);
   t.is(missing.code, 2);
   t.regex(missing.stderr, /no such file/);
+});
+
+test('every mistake in a config file at once, each with file:line, in line order', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fand-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'fan');
+  writeFileSync(file, [
+    '250.0.0.0/8 172.16.0.0/16 dhcpp',          // 1: unknown option
+    '10.0.0.0/8 192.168.0.0/16 host-reserve 0',  // 2: bad value
+    '240.0.0.0/8 172.16.0.0/33',                 // 3: underlay prefix
+    '# a comment',                               // 4
+    '10.128.0.0/9 192.168.0.0/16 bridge b1',     // 5: fine alone
+    '10.0.0.0/8 172.17.0.0/16',                  // 6: overlaps line 5's overlay
+    '',
+  ].join('\n'));
+  const r = await fand(['plan', '--config', file]);
+  t.is(r.code, 2, r.stderr);
+  const lines = r.stderr.trim().split('\n');
+  t.deepEqual(lines.map((l) => /^fand: .*\/fan:(\d+): /.exec(l)?.[1]), ['1', '2', '3', '6', undefined], r.stderr);
+  t.regex(lines[0]!, new RegExp(`^fand: ${file}:1: unknown option 'dhcpp'`));
+  t.regex(lines[1]!, new RegExp(`^fand: ${file}:2: host-reserve '0' must be a whole number`));
+  t.regex(lines[2]!, new RegExp(`^fand: ${file}:3: underlay 172\\.16\\.0\\.0/33: prefix length '33'`));
+  t.is(lines[3], `fand: ${file}:6: overlay 10.0.0.0/8 overlaps overlay 10.128.0.0/9 (${file}:5); each fan needs its own overlay`);
+  t.is(lines[4], 'fand: 4 problems; nothing on the host was changed');
+});
+
+test('a config path that is a directory, unreadable or empty: said in words, not as an errno', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fand-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const isDir = await fand(['plan', '--config', dir]);
+  t.is(isDir.code, 2);
+  t.is(isDir.stderr, `fand: --config ${dir}: is a directory; give the fan file itself (e.g. /etc/network/fan)\n`);
+  const empty = join(dir, 'empty');
+  writeFileSync(empty, '# nothing yet\n');
+  const e = await fand(['plan', '--config', empty]);
+  t.is(e.code, 2);
+  t.regex(e.stderr, new RegExp(`^fand: --config ${empty}: no fans in it \\(one per line: OVERLAY UNDERLAY`));
+  // unreadable: a root-only file read by nobody (plan needs no root)
+  chmodSync(dir, 0o755);
+  const secret = join(dir, 'secret');
+  writeFileSync(secret, '250.0.0.0/8 172.16.0.0/16\n', { mode: 0o600 });
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) => execFile('setpriv',
+    ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, FAND_BIN, 'plan', '--config', secret], { timeout: 60_000 },
+    (err, _out, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stderr })));
+  t.is(r.code, 2, r.stderr);
+  t.is(r.stderr, `fand: --config ${secret}: permission denied: fand (uid 65534) cannot read it; run fand as root or make the file readable\n`);
+  t.notRegex(r.stderr, /EACCES|EISDIR/);
 });
 
 test('plan and run on a test host: the plan for an interface underlay; bad interfaces exit 2 and touch nothing', async (t) => {
@@ -108,18 +157,74 @@ test('plan and run on a test host: the plan for an interface underlay; bad inter
   t.deepEqual(links.sort(), ['eth0', 'lo', 'v0', 'v1']);
 });
 
-test('a bridge name held by another kind of device is an error that names it, and nothing is left', async (t) => {
+test('a bridge name held by another kind of device: plan and run refuse it alike (exit 2), naming it, and nothing is left', async (t) => {
   const lab = new Lab(Lab.uniquePrefix('clash'));
   t.teardown(() => lab.destroy());
   await lab.build(1, 0);
   const h = lab.hosts[0]!;
   await run('ip', ['-n', h.ns, 'link', 'add', h.bridge, 'type', 'veth', 'peer', 'name', 'v1']);
+  const said = `fand: bridge ${h.bridge}: ${h.bridge} is a veth device that fand did not create, and fand will not take it over; choose another --bridge name\n`;
+  const plan = await fand(['plan', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16'], h.ns);
+  t.is(plan.code, 2, plan.stderr);
+  t.is(plan.stderr, said);
   const r = await fand(['--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--log-level', 'silent'], h.ns);
-  t.is(r.code, 1);
-  t.regex(r.stderr, new RegExp(`bridge ${h.bridge}: the host already has a veth device named ${h.bridge}, which fand did not create; choose another name`));
+  t.is(r.code, 2, r.stderr);
+  t.is(r.stderr, said);
   t.notRegex(r.stderr, /ip link del/, 'fand suggested deleting a device it did not create');
   const links = (JSON.parse((await run('ip', ['-n', h.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   t.deepEqual(links.sort(), ['eth0', h.bridge, 'lo', 'v1'].sort());
   const fwd = (await run('ip', ['netns', 'exec', h.ns, 'cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim();
-  t.is(fwd, '0', 'ip_forward restored after the failed start');
+  t.is(fwd, '0', 'nothing was changed: ip_forward is still 0');
+});
+
+test('--bridge naming the underlay interface or lo: plan and run refuse it, and never advise deleting it', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('brname'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const h = lab.hosts[0]!;
+  const cases: [string, string][] = [
+    ['eth0', 'fand: bridge eth0: eth0 is the underlay interface of 250.0.0.0/8, which fand does not create or change; choose another --bridge name\n'],
+    ['lo', 'fand: bridge lo: lo is the loopback device, and fand will not take it over; choose another --bridge name\n'],
+  ];
+  for (const [name, said] of cases) {
+    for (const verb of ['plan', 'run']) {
+      const r = await fand([verb, '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--bridge', name, '--log-level', 'silent'], h.ns);
+      t.is(r.code, 2, `${verb} --bridge ${name}: ${r.stderr}`);
+      t.is(r.stderr, said, `${verb} --bridge ${name}`);
+      t.notRegex(r.stderr, /ip link del|remove it/);
+    }
+  }
+  // in a file, the fix names the line
+  const dir = mkdtempSync(join(tmpdir(), 'fand-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'fan');
+  writeFileSync(file, '250.0.0.0/8 eth0/16 bridge eth0\n10.0.0.0/8 eth0/16 bridge lo\n');
+  const r = await fand(['plan', '--config', file], h.ns);
+  t.is(r.code, 2);
+  t.is(r.stderr, [
+    `fand: ${file}:1: bridge eth0: eth0 is the underlay interface of 250.0.0.0/8 and 10.0.0.0/8, which fand does not create or change; choose another name with 'bridge NAME' on ${file}:1`,
+    `fand: ${file}:2: bridge lo: lo is the loopback device, and fand will not take it over; choose another name with 'bridge NAME' on ${file}:2`,
+    'fand: 2 problems; nothing on the host was changed',
+    '',
+  ].join('\n'));
+  const links = (JSON.parse((await run('ip', ['-n', h.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
+  t.deepEqual(links.sort(), ['eth0', 'lo']);
+});
+
+test('underlay errors found on the host carry file:line, all of them at once', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('ulerr'));
+  t.teardown(() => lab.destroy());
+  await lab.build(1, 0);
+  const h = lab.hosts[0]!;
+  const dir = mkdtempSync(join(tmpdir(), 'fand-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'fan');
+  writeFileSync(file, '# two fans this host cannot have\n250.0.0.0/8 eth9/16\n10.0.0.0/8 192.168.0.0/16\n');
+  for (const verb of ['plan', 'run']) {
+    const r = await fand([verb, '--config', file, '--log-level', 'silent'], h.ns);
+    t.is(r.code, 2, r.stderr);
+    t.regex(r.stderr, new RegExp(`^fand: ${file}:2: underlay eth9/16: no such interface \\(have: .*eth0.*\\)$`, 'm'));
+    t.regex(r.stderr, new RegExp(`^fand: ${file}:3: underlay 192\\.168\\.0\\.0/16: no local address in it`, 'm'));
+    t.regex(r.stderr, /^fand: 2 problems; nothing on the host was changed$/m);
+  }
 });

@@ -305,5 +305,5 @@ test('checkFans reports every clash at once', (t) => {
 
 test('fand.conf(5) documents every option a fan line takes', (t) => {
   const page = readFileSync(new URL('../../man/man5/fand.conf.5', import.meta.url), 'utf8');
-  for (const o of FAN_LINE_OPTIONS) t.true(page.split('\n').some((l) => /^\.(B|BI) /.test(l) && l.split(' ')[1] === o.replace(/-/g, '\\-')), `fand.conf.5 lacks ${o}`);
+  for (const o of FAN_LINE_OPTIONS) t.true(page.split('\n').some((l) => /^\.(B|BI|BR) /.test(l) && l.split(' ')[1] === o.replace(/-/g, '\\-')), `fand.conf.5 lacks ${o}`);
 });

@@ -3,7 +3,7 @@
 // through `fand plan` and `fand run` against real namespaces.)
 import test from 'ava';
 import { preflight, type HostView } from '../src/host/preflight.js';
-import { address, bridge, fanTunnel, route, sysctl, tun, type Resource } from '../src/host/resources.js';
+import { address, bridge, fanTunnel, route, sysctl, tap, tun, type Resource } from '../src/host/resources.js';
 import type { FanSummary } from '../src/plan.js';
 import type { LinkInfo } from '../src/host/ip.js';
 
@@ -11,7 +11,7 @@ function fan(over: Partial<FanSummary> = {}): FanSummary {
   return {
     overlay: '250.0.0.0/8', underlay: '172.16.1.10/16', iface: 'eth0', slice: '250.1.10.0/24', bridge: 'fan-250-1-10',
     bridgeAddress: '250.1.10.1', tun: 'ftun-250', mtu: 1480, hostReserve: 1, containers: '250.1.10.2-250.1.10.254',
-    dhcp: false, source: 'command line', ...over,
+    dhcp: false, source: 'command line', subnet: '250.1.10.0/24', encapsulation: 'ipip', ...over,
   };
 }
 
@@ -70,6 +70,13 @@ test('a TUN name held by another kind of device', (t) => {
   const c = preflight(planFor([fan()]), host);
   t.is(c.length, 1);
   t.regex(c[0]!.message, /^tun ftun-250: ftun-250 is a veth device that fand did not create, and fand will not take it over; fand names the overlay's TUN after the overlay/);
+});
+
+test('a VXLAN fan\'s TAP name held by another kind of device', (t) => {
+  const plan = { fans: [fan({ encapsulation: 'vxlan' })], resources: [tap('ftun-250', 'fan-250-1-10', 1500, 4096)] };
+  t.deepEqual(preflight(plan, { ...HOST, links: [...HOST.links, link('ftun-250', 'tun')] }), []);
+  const c = preflight(plan, { ...HOST, links: [...HOST.links, link('ftun-250', 'veth')] });
+  t.regex(c[0]!.message, /^tap ftun-250: ftun-250 is a veth device that fand did not create, and fand will not take it over; fand names the overlay's TAP after the overlay/);
 });
 
 test('a kernel Fan tunnel name held by a non-ipip device', (t) => {

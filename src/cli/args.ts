@@ -1,48 +1,39 @@
-// Command-line parsing: verbs, options and the fan specifications they give.
-// Usage errors are UsageError (exit 2) and name the option.
+// Command-line parsing, driven by the tables in options.ts. Node's parseArgs
+// splits the words (--name=value, -h, --); fand checks them against the
+// tables itself, so that every mistake is a UsageError (exit 2) in fand's
+// words, naming the option and the fix, with the verb's usage.
 import { parseArgs } from 'node:util';
 import { availableParallelism } from 'node:os';
 import type { FanSpec } from '../config/fanfile.js';
 import { parseUnderlay } from '../config/underlay.js';
 import { parseNetwork, validateIfName } from '../fan/fanmap.js';
-import { DATAPLANE_MODES, type DataplaneMode } from '../dataplane/dataplane.js';
-import { LOG_LEVELS } from '../log.js';
-import { ENCAPS, type Encap } from '../fan/encap.js';
+import type { DataplaneMode } from '../dataplane/dataplane.js';
+import type { LogFormat } from '../log.js';
+import type { Encap } from '../fan/encap.js';
 import type { LevelWithSilent } from 'pino';
+import { OPTIONS, VERB_NAMES, optionLabel, optionSpec, verbSpec, type OptionSpec, type VerbName } from './options.js';
 
-export class UsageError extends Error {}
+export { VERB_NAMES as VERBS };
+export type Verb = VerbName;
 
-export const VERBS = ['run', 'map', 'plan', 'show', 'down', 'demo', 'integrate', 'install-service', 'help'] as const;
-export type Verb = (typeof VERBS)[number];
+/** Bad input on the command line. `verb` says whose usage to show with it. */
+export class UsageError extends Error {
+  constructor(message: string, readonly verb?: Verb) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
 
-const OPTIONS = {
-  overlay: { type: 'string', multiple: true },
-  underlay: { type: 'string', multiple: true },
-  config: { type: 'string' },
-  dhcp: { type: 'boolean' },
-  'host-reserve': { type: 'string' },
-  bridge: { type: 'string' },
-  mtu: { type: 'string' },
-  workers: { type: 'string' },
-  dataplane: { type: 'string' },
-  encap: { type: 'string' },
-  'vxlan-port': { type: 'string' },
-  vni: { type: 'string' },
-  'no-source-check': { type: 'boolean' },
-  'no-nat': { type: 'boolean' },
-  'no-direct-send': { type: 'boolean' },
-  metrics: { type: 'string' },
-  'runtime-dir': { type: 'string' },
-  'log-level': { type: 'string' },
-  json: { type: 'boolean' },
-  force: { type: 'boolean' },
-  hosts: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+/** Every option's value as given: strings (lists for repeatable options), true for flags. */
+export type Values = Readonly<Record<string, string | readonly string[] | true | undefined>>;
 
 export interface Args {
   readonly verb: Verb;
+  /** The verb was named (`fand run ...`), not implied (`fand --overlay ...`). */
+  readonly verbGiven: boolean;
   readonly positionals: readonly string[];
+  /** The options as given, by long name (for options read in one place only). */
+  readonly values: Values;
   readonly overlays: readonly string[];
   readonly underlays: readonly string[];
   readonly config: string | undefined;
@@ -64,94 +55,190 @@ export interface Args {
   readonly metrics: string | undefined;
   readonly runtimeDir: string | undefined;
   readonly logLevel: LevelWithSilent;
+  /** Undefined: text on a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat | undefined;
   readonly json: boolean;
   /** `down`: remove fans even while containers are attached. */
   readonly force: boolean;
   readonly hosts: number;
   readonly help: boolean;
+  readonly version: boolean;
 }
 
-function int(name: string, text: string | undefined, min: number, max: number): number | undefined {
-  if (text === undefined) return undefined;
-  if (!/^\d+$/.test(text)) throw new UsageError(`--${name} ${text}: not a whole number`);
-  const n = Number(text);
-  if (n < min || n > max) throw new UsageError(`--${name} ${n}: must be between ${min} and ${max}`);
-  return n;
+/** parseArgs' view of the table: every option known, so values are split off correctly. */
+const LEXER_OPTIONS = Object.fromEntries(OPTIONS.map((o) => [o.name, {
+  type: o.arg ? 'string' as const : 'boolean' as const,
+  ...(o.short ? { short: o.short } : {}),
+  multiple: true,
+}]));
+
+/** Levenshtein distance, for "did you mean": one small function, no dependency. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The closest name in `names` to `word`, if it is close enough to be a typo. */
+export function closest(word: string, names: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const n of names) {
+    const d = n.startsWith(word) && word.length >= 3 ? 0 : distance(word, n);
+    if (d < bestD) { best = n; bestD = d; }
+  }
+  return bestD <= Math.max(1, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function unknownOption(raw: string, verb: Verb | undefined): UsageError {
+  const name = raw.replace(/^-+/, '').replace(/=.*$/, '');
+  const names = OPTIONS.filter((o) => !verb || o.verbs.includes(verb)).map((o) => o.name);
+  const guess = raw.startsWith('--') ? closest(name, names) : undefined;
+  const other = optionSpec(name);
+  if (other && verb && raw.startsWith('--')) {
+    return new UsageError(`option '--${name}' is not an option of '${verb}' (it is one of: ${other.verbs.join(', ')})`, verb);
+  }
+  return new UsageError(`unknown option '${raw.replace(/=.*$/, '')}'${guess ? ` (did you mean --${guess}?)` : ''}`, verb);
+}
+
+/** The verb: the first word that is not an option or an option's value; `run` when there is none. */
+function findVerb(tokens: ReturnType<typeof parseArgs>['tokens']): Verb {
+  const first = tokens?.find((t) => t.kind === 'positional');
+  if (!first || first.kind !== 'positional') return 'run';
+  if ((VERB_NAMES as readonly string[]).includes(first.value)) return first.value as Verb;
+  const guess = closest(first.value, VERB_NAMES);
+  throw new UsageError(`unknown command '${first.value}'${guess ? ` (did you mean '${guess}'?)` : ''}; 'fand help' lists the commands (${VERB_NAMES.join(', ')})`);
 }
 
 export function parseCommandLine(argv: readonly string[]): Args {
-  let parsed;
+  const { tokens } = parseArgs({ args: [...argv], options: LEXER_OPTIONS, allowPositionals: true, strict: false, tokens: true });
+  // Unknown options first: a value after one is not a verb.
+  const unknown = tokens.find((t) => t.kind === 'option' && !optionSpec(t.name));
+  let verb: Verb | undefined;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    verb = findVerb(tokens);
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    // The word after an unknown option is taken for a verb: the option is the mistake.
+    if (unknown?.kind === 'option') { const u = unknownOption(unknown.rawName, undefined); throw new UsageError(u.message, 'run'); }
+    throw e;
   }
-  const { values: v, positionals } = parsed;
-  let verb: Verb = 'run';
-  let rest = positionals;
-  if (positionals.length > 0) {
-    if (!(VERBS as readonly string[]).includes(positionals[0]!)) {
-      throw new UsageError(`unknown command '${positionals[0]}' (commands: ${VERBS.join(', ')})`);
+  const helpWanted = tokens.some((t) => t.kind === 'option' && t.name === 'help');
+  if (unknown?.kind === 'option' && !helpWanted) throw unknownOption(unknown.rawName, verb);
+
+  const values: Record<string, string | string[] | true> = {};
+  const positionals: string[] = [];
+  let verbSeen = false;
+  for (const t of tokens) {
+    if (t.kind === 'option-terminator') continue;
+    if (t.kind === 'positional') {
+      if (!verbSeen && t.value === verb) verbSeen = true;
+      else positionals.push(t.value);
+      continue;
     }
-    verb = positionals[0] as Verb;
-    rest = positionals.slice(1);
+    const o = optionSpec(t.name);
+    if (!o) continue; // only with --help
+    if (!helpWanted) checkOption(o, t, verb);
+    if (!o.arg) { values[o.name] = true; continue; }
+    const v = t.value ?? '';
+    if (o.repeat) ((values[o.name] ??= []) as string[]).push(v);
+    else if (values[o.name] !== undefined && !helpWanted) throw new UsageError(`--${o.name} given twice (${values[o.name]} and ${v}); give it once`, verb);
+    else values[o.name] = v;
   }
-  const dataplane = v.dataplane ?? 'auto';
-  if (dataplane !== 'auto' && !(DATAPLANE_MODES as readonly string[]).includes(dataplane)) {
-    throw new UsageError(`--dataplane ${dataplane}: must be auto, ${DATAPLANE_MODES.join(', ')}`);
+  if (helpWanted || values['version']) return toArgs(verb, verbSeen, positionals, values);
+  const arg = verbSpec(verb).arg;
+  if (!arg && positionals.length > 0) {
+    throw new UsageError(`'${verb}' takes no argument, but '${positionals[0]}' was given`, verb);
   }
-  const encap = v.encap ?? 'ipip';
-  if (!(ENCAPS as readonly string[]).includes(encap)) throw new UsageError(`--encap ${encap}: must be ${ENCAPS.join(' or ')}`);
-  if (encap !== 'vxlan' && (v['vxlan-port'] !== undefined || v.vni !== undefined)) {
-    throw new UsageError(`--${v.vni !== undefined ? 'vni' : 'vxlan-port'} applies to VXLAN fans only: add --encap vxlan`);
+  if (arg && positionals.length > 1) throw new UsageError(`'${verb}' takes one ${arg.name}; unexpected '${positionals[1]}'`, verb);
+  if (arg?.required && positionals.length === 0) {
+    throw new UsageError(`'${verb}' needs ${arg.name}${arg.choices ? ` (${arg.choices.join(', ')})` : ''}`, verb);
   }
-  const logLevel = v['log-level'] ?? 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level ${logLevel}: must be one of ${LOG_LEVELS.join(', ')}`);
-  return {
-    verb,
-    positionals: rest,
-    overlays: v.overlay ?? [],
-    underlays: v.underlay ?? [],
-    config: v.config,
-    dhcp: v.dhcp ?? false,
-    hostReserve: int('host-reserve', v['host-reserve'], 1, 1 << 24),
-    bridge: v.bridge,
-    mtu: int('mtu', v.mtu, 576, 65515),
-    workers: int('workers', v.workers, 1, 64) ?? Math.min(availableParallelism(), 8),
-    dataplane: dataplane as DataplaneMode | 'auto',
-    encap: encap as Encap,
-    vxlanPort: int('vxlan-port', v['vxlan-port'], 1, 65535),
-    vni: int('vni', v.vni, 0, 0xffffff),
-    checkInnerSource: !(v['no-source-check'] ?? false),
-    nat: !(v['no-nat'] ?? false),
-    directSend: !(v['no-direct-send'] ?? false),
-    metrics: checkListen(v.metrics),
-    runtimeDir: v['runtime-dir'],
-    logLevel: logLevel as LevelWithSilent,
-    json: v.json ?? false,
-    force: v.force ?? false,
-    hosts: int('hosts', v.hosts, 2, 8) ?? 3,
-    help: v.help ?? false,
-  };
+  if (arg?.choices && positionals[0] !== undefined && !arg.choices.includes(positionals[0])) {
+    const what = arg.name.toLowerCase();
+    throw new UsageError(`${verb}: unknown ${what} '${positionals[0]}' (${what}s: ${arg.choices.join(', ')})`, verb);
+  }
+  return toArgs(verb, verbSeen, positionals, values);
 }
 
-function checkListen(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const m = /^(.*):(\d+)$/.exec(text);
-  if (!m || !m[1] || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new UsageError(`--metrics ${text}: give HOST:PORT, e.g. 127.0.0.1:9478`);
-  return text;
+type OptionToken = Extract<NonNullable<ReturnType<typeof parseArgs>['tokens']>[number], { kind: 'option' }>;
+
+function checkOption(o: OptionSpec, t: OptionToken, verb: Verb): void {
+  const flag = `--${o.name}`;
+  if (!o.verbs.includes(verb)) throw unknownOption(t.rawName, verb);
+  if (!o.arg) {
+    if (t.value !== undefined) throw new UsageError(`${flag} takes no value (got ${flag}=${t.value})`, verb);
+    return;
+  }
+  // parseArgs takes the next word as the value whatever it is; a word that
+  // starts with "-" is the next option, so this one was given no value.
+  if (t.value === undefined || (!t.inlineValue && t.value.startsWith('-')) || t.value === '') {
+    throw new UsageError(`${flag} needs a value: ${optionLabel(o)}${o.choices ? ` (${o.choices.join(', ')})` : ''}`, verb);
+  }
+  if (o.choices && !o.choices.includes(t.value)) {
+    const list = o.choices.length === 2 ? o.choices.join(' or ') : `one of ${o.choices.join(', ')}`;
+    throw new UsageError(`${flag} ${t.value}: must be ${list}`, verb);
+  }
+  const problem = o.check?.(t.value);
+  if (problem) throw new UsageError(`${flag} ${t.value}: ${problem}`, verb);
+}
+
+function toArgs(verb: Verb, verbGiven: boolean, positionals: string[], v: Record<string, string | string[] | true>): Args {
+  const str = (name: string) => v[name] as string | undefined;
+  const list = (name: string) => (v[name] as string[] | undefined) ?? [];
+  const flag = (name: string) => v[name] === true;
+  const num = (name: string) => (v[name] === undefined ? undefined : Number(v[name]));
+  const encap = (str('encap') ?? 'ipip') as Encap;
+  if (encap !== 'vxlan' && (v['vxlan-port'] !== undefined || v['vni'] !== undefined)) {
+    throw new UsageError(`--${v['vni'] !== undefined ? 'vni' : 'vxlan-port'} applies to VXLAN fans only: add --encap vxlan`, verb);
+  }
+  return {
+    verb,
+    verbGiven,
+    positionals,
+    values: v,
+    overlays: list('overlay'),
+    underlays: list('underlay'),
+    config: str('config'),
+    dhcp: flag('dhcp'),
+    hostReserve: num('host-reserve'),
+    bridge: str('bridge'),
+    mtu: num('mtu'),
+    workers: num('workers') ?? Math.min(availableParallelism(), 8),
+    dataplane: (str('dataplane') ?? 'auto') as DataplaneMode | 'auto',
+    encap,
+    vxlanPort: num('vxlan-port'),
+    vni: num('vni'),
+    checkInnerSource: !flag('no-source-check'),
+    nat: !flag('no-nat'),
+    directSend: !flag('no-direct-send'),
+    metrics: str('metrics'),
+    runtimeDir: str('runtime-dir'),
+    logLevel: (str('log-level') ?? 'info') as LevelWithSilent,
+    logFormat: str('log-format') as LogFormat | undefined,
+    json: flag('json'),
+    force: flag('force'),
+    hosts: num('hosts') ?? 3,
+    help: flag('help'),
+    version: flag('version'),
+  };
 }
 
 /** The fans given on the command line (--overlay/--underlay pairs), or none. */
 export function fansFromArgs(a: Args): FanSpec[] {
   if (a.overlays.length !== a.underlays.length) {
-    throw new UsageError(`give --overlay and --underlay in pairs (got ${a.overlays.length} --overlay, ${a.underlays.length} --underlay)`);
+    throw new UsageError(`give --overlay and --underlay in pairs (got ${a.overlays.length} --overlay, ${a.underlays.length} --underlay)`, a.verb);
   }
-  if (a.overlays.length > 1 && a.bridge) throw new UsageError('--bridge names one bridge: it cannot be used with several fans');
-  if (a.bridge) validateIfName(a.bridge, '--bridge');
+  if (a.overlays.length > 1 && a.bridge) throw new UsageError('--bridge names one bridge: it cannot be used with several fans', a.verb);
+  if (a.bridge) {
+    try { validateIfName(a.bridge, '--bridge'); } catch (e) { throw new UsageError((e as Error).message, a.verb); }
+  }
   return a.overlays.map((o, i) => ({
-    overlay: withOption('--overlay', () => parseNetwork(o, 'overlay')),
-    underlay: withOption('--underlay', () => parseUnderlay(a.underlays[i]!)),
+    overlay: withOption('--overlay', a.verb, () => parseNetwork(o, 'overlay')),
+    underlay: withOption('--underlay', a.verb, () => parseUnderlay(a.underlays[i]!)),
     dhcp: a.dhcp,
     hostReserve: a.hostReserve ?? 1,
     bridge: a.bridge,
@@ -161,89 +248,10 @@ export function fansFromArgs(a: Args): FanSpec[] {
   }));
 }
 
-function withOption<T>(opt: string, f: () => T): T {
+function withOption<T>(opt: string, verb: Verb, f: () => T): T {
   try {
     return f();
   } catch (e) {
-    throw new UsageError(`${opt}: ${(e as Error).message}`);
+    throw new UsageError(`${opt}: ${(e as Error).message}`, verb);
   }
 }
-
-export const HELP: Record<Verb, string> = {
-  run: `fand [run] --overlay CIDR --underlay UNDERLAY [options]
-fand [run] --config FILE [options]
-
-Runs the Fan daemon: sets up the fan bridge, its address, MTU, routes and
-forwarding, picks the fastest dataplane this kernel allows, and forwards
-until SIGTERM/SIGINT, then removes everything it created.
-
-UNDERLAY is A.B.C.D/LEN, A.B.C.D (LEN 16), IFACE, IFACE/LEN or default[/LEN].
-With neither --overlay nor --config, /etc/network/fan is read.
-
-Options:
-  --overlay CIDR          overlay network, e.g. 250.0.0.0/8 (repeat with --underlay for several fans)
-  --underlay UNDERLAY     underlay network or interface, e.g. eth0/16
-  --config FILE           a file in /etc/network/fan format
-  --host-reserve N        addresses .1..N of the slice kept for the host (default 1)
-  --bridge NAME           bridge name (default fan-A-B-C from the slice)
-  --dhcp                  hand out addresses on the bridge with dnsmasq
-  --no-nat                do not masquerade traffic from the fan to the rest of the world
-  --metrics HOST:PORT     serve Prometheus metrics there
-  --encap ipip|vxlan      how packets cross the underlay (default ipip; vxlan: LXD's VXLAN fan, UDP)
-  --vxlan-port N          VXLAN fans: UDP port (default 8472, the Linux vxlan default)
-  --vni N                 VXLAN fans: VNI (default: overlay network address >> 8, as LXD)
-  --mtu N                 fan MTU (default: underlay interface MTU - 20 for ipip, - 50 for vxlan)
-  --workers N             userspace dataplane worker threads (default: CPUs, at most 8)
-  --dataplane MODE        auto (default), kernel-fan, kernel-ipip or userspace
-  --no-source-check       accept inner sources outside the sender's slice (as the kernel Fan does)
-  --no-direct-send        userspace: send all IPIP through the kernel's IP output path (netfilter
-                          OUTPUT/POSTROUTING see it), not straight to resolved next hops
-  --runtime-dir DIR       control socket and state (default $RUNTIME_DIRECTORY or /run/fand)
-  --log-level LEVEL       fatal, error, warn, info (default), debug, trace, silent
-`,
-  map: `fand map --overlay CIDR --underlay UNDERLAY [--encap ipip|vxlan] ADDRESS [--json]
-
-For an overlay ADDRESS, prints the underlay host it lives on. For an underlay
-ADDRESS, prints its slice, bridge name and bridge address.
-`,
-  plan: `fand plan [run options] [--json]
-
-Prints everything the daemon would configure on this host (devices, MTUs,
-addresses, routes, sysctls, dataplane and why), changing nothing.
-`,
-  show: `fand show [--json] [--runtime-dir DIR]
-
-Shows the fans of the daemon running in this network namespace, its
-dataplane and its counters. Needs root.
-`,
-  down: `fand down [--force] [--runtime-dir DIR]
-
-Removes what fand keeps on this host after it stopped: the fans whose
-bridges had containers attached (a clean stop leaves those in place so the
-containers keep their addresses, and the next start adopts them), or what a
-killed fand left. Refuses while fand runs here, and while a fan's bridge
-has ports, naming them; --force removes them anyway, cutting the
-containers off. Needs root.
-`,
-  demo: `fand demo [--hosts N] [--workers N] [--encap ipip|vxlan]
-
-Builds N hosts (default 3) in network namespaces on one underlay bridge, each
-running fand with two containers, pings every pair, moves data across with a
-checksum, prints what it saw and removes everything.
-`,
-  integrate: `fand integrate docker|lxd|cni [run options] [--json]
-
-Prints what a container engine needs to use this host's fan: the
-'docker network create' command, an LXD profile, or a CNI conflist.
-`,
-  'install-service': `fand install-service [UNIT-DIR]
-
-Installs systemd/fand.service as UNIT-DIR/fand.service (default
-/etc/systemd/system), pointing at this fand, and tells systemd to reload.
-Configure fans in /etc/network/fan, then: systemctl enable --now fand
-`,
-  help: `fand — Fan networking for every Linux host
-
-Commands: run (default), map, plan, show, down, demo, integrate, install-service, help. 'fand COMMAND --help' for each.
-`,
-};

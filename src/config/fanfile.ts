@@ -215,7 +215,9 @@ export function fanConflicts(specs: readonly FanSpec[]): ConfigError[] {
       const ea = encapSettings({ encap: a.encap ?? 'ipip', vxlanPort: a.vxlanPort, vni: a.vni }, a.overlay);
       const eb = encapSettings({ encap: b.encap ?? 'ipip', vxlanPort: b.vxlanPort, vni: b.vni }, b.overlay);
       if (ea.encap === 'vxlan' && eb.encap === 'vxlan' && ea.vni === eb.vni && ea.port === eb.port) {
-        errors.push(at(b.source, `VXLAN fan ${formatCidr(b.overlay)}`, `uses VNI ${ea.vni} on port ${ea.port} as ${formatCidr(a.overlay)} (${a.source}) does; give one another vni`));
+        const what = `VXLAN fans ${formatCidr(a.overlay)} (${a.source}) and ${formatCidr(b.overlay)} (${b.source}) both use VNI ${ea.vni} on port ${ea.port}; give one another vni`;
+        const [file, line] = locate(b.source);
+        errors.push(file !== undefined && line !== undefined ? ConfigError.at(file, line, what) : new ConfigError(what));
       }
       if (a.bridge !== undefined && a.bridge === b.bridge) {
         errors.push(at(b.source, `bridge ${b.bridge}`, `is also the bridge of ${a.source}; give each fan its own bridge name`));

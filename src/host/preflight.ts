@@ -25,7 +25,8 @@ export interface HostView {
 }
 
 /** The kind `ip -d link` reports for each device kind fand creates. */
-const KIND: Partial<Record<Resource['kind'], string>> = { bridge: 'bridge', tun: 'tun', 'fan-tunnel': 'ipip' };
+const KIND: Partial<Record<Resource['kind'], string>> = { bridge: 'bridge', tun: 'tun', tap: 'tun', 'fan-tunnel': 'ipip' };
+const DEVICE: Partial<Record<Resource['kind'], string>> = { tun: 'TUN', tap: 'TAP', 'fan-tunnel': 'fan tunnel' };
 
 function whatItIs(l: LinkInfo): string {
   if (l.name === 'lo') return 'lo is the loopback device';
@@ -50,7 +51,7 @@ export function preflight(
   const out: Conflict[] = [];
   const names = new Map<string, Resource>();
   for (const r of plan.resources) {
-    if (r.kind !== 'bridge' && r.kind !== 'tun' && r.kind !== 'fan-tunnel') continue;
+    if (r.kind !== 'bridge' && r.kind !== 'tun' && r.kind !== 'tap' && r.kind !== 'fan-tunnel') continue;
     const fan = plan.fans.find((f) => (r.kind === 'bridge' ? f.bridge === r.name : f.tun === r.name));
     const where = fan?.source && fan.source !== 'command line' ? `${fan.source}: ` : '';
     const add = (message: string) => out.push({ resource: r.id, message: `${where}${message}`, source: fan?.source });
@@ -69,7 +70,7 @@ export function preflight(
     if (!l || l.kind === KIND[r.kind]) continue;
     const fix = r.kind === 'bridge'
       ? renameBridge(fan)
-      : `fand names the overlay's ${r.kind === 'tun' ? 'TUN' : 'fan tunnel'} after the overlay, so this fan cannot run here while that device holds the name`;
+      : `fand names the overlay's ${DEVICE[r.kind]} after the overlay, so this fan cannot run here while that device holds the name`;
     add(`${r.kind} ${r.name}: ${whatItIs(l)}, and fand will not take it over; ${fix}`);
   }
   for (const r of plan.resources) {

@@ -75,11 +75,12 @@ test.serial('not a terminal: JSON by default; --log-level debug logs every ip co
   const f = await lab.startFand(h, ['--workers', '1', '--log-level', 'debug'], 120_000);
   const debug = f.logs.filter((l) => l['level'] === 20).map((l) => String(l['msg']));
   t.true(debug.includes('configuration: 1 fan(s) from the command line'), debug.join('\n'));
-  t.true(debug.includes(`ip -batch: link add ${h.bridge} type bridge (ok)`), debug.join('\n'));
+  const linkAdd = new RegExp(`^ip -batch: (link add ${h.bridge} (address [0-9a-f:]+ )?type bridge) \\(ok\\)$`);
+  t.true(debug.some((m) => linkAdd.test(m)), debug.join('\n'));
   t.true(debug.some((m) => /^ip -batch: route replace 250\.0\.0\.0\/8 dev ftun-250 src 250\.1\.10\.1 \(ok\)$/.test(m)), debug.join('\n'));
   t.true(debug.includes('sysctl net.ipv4.ip_forward=1'), debug.join('\n'));
-  const batch = f.logs.find((l) => String(l['msg']).startsWith(`ip -batch: link add ${h.bridge}`))!;
-  t.deepEqual(batch['commands'], [`link add ${h.bridge} type bridge`]);
+  const batch = f.logs.find((l) => linkAdd.test(String(l['msg'])))!;
+  t.deepEqual(batch['commands'], [linkAdd.exec(String(batch['msg']))![1]]);
   t.is(batch['exit'], 0);
   await lab.stopFand(h);
   // teardown commands too

@@ -93,23 +93,29 @@ test.serial('the underlay down, without carrier, or without its address: the mes
   await lab.build(1, 0);
   const h = lab.hosts[0]!;
   const f = await lab.startFand(h, ['--workers', '1'], 120_000);
-  // logged once fand is up (before or after the line that says so)
   const direct = /^outbound IPIP: direct sends \(AF_PACKET\) to the next hops the kernel has resolved on eth0;/;
-  if (!f.logs.some((l) => direct.test(String(l['msg'])))) await lab.waitForLog(h, direct, 60_000);
+  const rawOnly = /^outbound IPIP: every packet through the raw socket/;
+  // Each wait starts from a mark taken before the change: fand reacts to rtnetlink events, maybe before the wait begins.
+  await lab.waitForLog(h, direct, 60_000, 0);
+  let mark = f.logs.length;
   await run('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'down']);
-  const down = await lab.waitForLog(h, /^outbound IPIP: every packet through the raw socket/, 60_000);
+  const down = await lab.waitForLog(h, rawOnly, 60_000, mark);
   t.is(down['msg'], 'outbound IPIP: every packet through the raw socket, no direct sends: underlay eth0 is down (bring it up: ip link set eth0 up)');
   t.is(down['level'], 40);
+  mark = f.logs.length;
   await run('ip', ['-n', h.ns, 'link', 'set', 'eth0', 'up']);
-  await lab.waitForLog(h, /^outbound IPIP: direct sends \(AF_PACKET\) to the next hops the kernel has resolved on eth0;/, 60_000);
+  await lab.waitForLog(h, direct, 60_000, mark);
   // no carrier: the underlay bridge's port of this host goes down
+  mark = f.logs.length;
   await run('ip', ['-n', lab.underlayNs, 'link', 'set', 'u1', 'down']);
-  const noCarrier = await lab.waitForLog(h, /^outbound IPIP: every packet through the raw socket/, 60_000);
+  const noCarrier = await lab.waitForLog(h, rawOnly, 60_000, mark);
   t.is(noCarrier['msg'], 'outbound IPIP: every packet through the raw socket, no direct sends: underlay eth0 has no carrier (its cable, switch port or veth peer is down)');
+  mark = f.logs.length;
   await run('ip', ['-n', lab.underlayNs, 'link', 'set', 'u1', 'up']);
-  await lab.waitForLog(h, /^outbound IPIP: direct sends .* on eth0;/, 60_000);
+  await lab.waitForLog(h, direct, 60_000, mark);
+  mark = f.logs.length;
   await run('ip', ['-n', h.ns, 'addr', 'del', '172.16.1.10/16', 'dev', 'eth0']);
-  const noAddr = await lab.waitForLog(h, /^outbound IPIP: every packet through the raw socket/, 60_000);
+  const noAddr = await lab.waitForLog(h, rawOnly, 60_000, mark);
   t.is(noAddr['msg'], 'outbound IPIP: every packet through the raw socket, no direct sends: underlay eth0 does not have this host\'s underlay address 172.16.1.10 (give it back, or reload fand for the new one)');
   t.false(f.logs.some((l) => /no underlay interface with its address/.test(String(l['msg']))));
 });

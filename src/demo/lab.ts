@@ -43,6 +43,7 @@ export interface LabContainer {
 
 export interface Fand {
   readonly child: ChildProcess;
+  /** The log records, `time` as epoch ms (fand writes ISO 8601 UTC). */
   readonly logs: Record<string, unknown>[];
   readonly exited: Promise<number | null>;
 }
@@ -199,6 +200,8 @@ export class Lab {
           lineBuf = lineBuf.slice(nl + 1);
           try {
             const o = JSON.parse(line) as Record<string, unknown>;
+            // fand writes `time` in ISO 8601; tests and benchmarks subtract times: epoch ms here.
+            if (typeof o['time'] === 'string') o['time'] = Date.parse(o['time']);
             logs.push(o);
             if (o['msg'] === 'fand is up') { clearTimeout(timer); resolve(); }
           } catch { /* not a log line */ }

@@ -284,7 +284,7 @@ test('parseFanFile reports every bad line at once, in order, each with its line'
   const e = t.throws(() => parseFanFile(text, F), { instanceOf: ConfigErrors });
   t.deepEqual(eachError(e!).map((x) => [x.file, x.line]), [[F, 1], [F, 4], [F, 6]]);
   t.is(e!.message, [
-    `${F}:1: unknown option 'dhcpp' (known: dhcp, host-reserve N, bridge NAME, off)`,
+    `${F}:1: unknown option 'dhcpp' (known: dhcp, host-reserve N, bridge NAME, off, type ipip|vxlan, vxlan-port N, vni N)`,
     `${F}:4: underlay eth0/33: prefix length '33' must be a number 0..32`,
     `${F}:6: option 'bridge' needs a value (bridge NAME)`,
   ].join('\n'));

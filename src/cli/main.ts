@@ -129,6 +129,7 @@ async function dispatch(a: Args): Promise<number> {
         process.stdout.write(JSON.stringify(plan, null, 2) + '\n');
       } else {
         const lines = [`dataplane: ${plan.dataplane.mode} (${plan.dataplane.reason})`];
+        if (plan.dataplane.fanEvidence) lines.push(`kernel Fan: ${plan.dataplane.fanEvidence}`);
         if (plan.dataplane.mode === 'userspace') lines.push(`workers:   ${plan.workers}`);
         for (const f of plan.fans) {
           const encap = f.encapsulation === 'vxlan' ? `vxlan (vni ${f.vni}, udp port ${f.port})` : 'ipip';

@@ -15,7 +15,7 @@ export interface ShowFan {
 
 export interface ShowReply {
   pid: number;
-  dataplane: { mode: string; reason: string };
+  dataplane: { mode: string; reason: string; fanEvidence?: string };
   workers: { alive: number; configured: number };
   fans: ShowFan[];
 }
@@ -42,6 +42,7 @@ export function formatShow(r: ShowReply): string {
   });
   let out = table([...head, ...rows]);
   out += `\ndataplane ${r.dataplane.mode}: ${r.dataplane.reason}; workers ${r.workers.alive}/${r.workers.configured}; pid ${r.pid}\n`;
+  if (r.dataplane.fanEvidence) out += `kernel Fan: ${r.dataplane.fanEvidence}\n`;
   for (const f of r.fans) {
     const drops = formatDrops(f.drops);
     if (drops) out += `${f.bridge} dropped: ${drops}\n`;

@@ -56,7 +56,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const prepared = await prepare(opts, host);
   d = new Daemon(opts, host, paths, log, prepared);
   d.logFans();
-  log.info({ dataplane: d.choice.mode, reason: d.choice.reason }, `dataplane ${d.choice.mode}: ${d.choice.reason}`);
+  log.info({ dataplane: d.choice.mode, reason: d.choice.reason, fanEvidence: d.choice.fanEvidence }, `dataplane ${d.choice.mode}: ${d.choice.reason}`);
 
   await refuseIfRunning(paths);
   const previous = await readState(paths.state);

@@ -1,14 +1,20 @@
 // Choosing the dataplane: the fastest one the kernel allows, and why the
 // faster ones were not taken. Probing (files, modprobe) is at the edge;
 // the choice itself is a pure function over what was found.
-import { access } from 'node:fs/promises';
+import { access, readFile, readdir } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
+import { release } from 'node:os';
 import type { DataplaneMode } from './dataplane.js';
 import type { Encap } from '../fan/encap.js';
+import { probeFanKernel, type FanEvidence } from './kernel-fan/probe.js';
 
 export interface KernelFacts {
-  /** /proc/sys/net/fan/version exists: Canonical's Fan patch is in the kernel. */
+  /** A fan map put on an ipip device in this namespace read back: Canonical's Fan patch works here. */
   readonly fanPatch: boolean;
+  /** What decided fanPatch, in words (kernel-fan/probe.ts). */
+  readonly fanEvidence: string;
+  /** The /proc/sys/net/fan/version hint, reported next to the evidence. */
+  readonly fanHint?: string;
   /** The ipip module is loaded or loadable (tunl0 can exist). */
   readonly ipip: boolean;
   /** /dev/net/tun exists. */
@@ -17,6 +23,8 @@ export interface KernelFacts {
   readonly fanVxlan?: boolean;
   /** What was tried, for the log. */
   readonly notes: readonly string[];
+  /** The probe's full result (leftovers and stale devices removed are logged). */
+  readonly fanProbe?: FanEvidence;
 }
 
 export interface Choice {
@@ -24,6 +32,8 @@ export interface Choice {
   readonly reason: string;
   /** The encapsulations the chosen mode carries on this host (a reload may not add others). */
   readonly carries?: readonly Encap[];
+  /** Whether this is a Fan kernel and what proved it (shown whichever mode was chosen). */
+  readonly fanEvidence?: string;
 }
 
 /** What a mode can carry on a host with these facts. */
@@ -43,23 +53,25 @@ export class DataplaneError extends Error {}
 export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFacts, encaps: readonly Encap[] = ['ipip']): Choice {
   const vxlan = encaps.includes('vxlan');
   const why = {
-    'kernel-fan': !k.fanPatch ? '/proc/sys/net/fan/version absent (no kernel Fan patch)'
+    'kernel-fan': !k.fanPatch ? `no kernel Fan: ${k.fanEvidence}`
       : vxlan && !k.fanVxlan ? 'no vxlan fan map on this kernel (VXLAN fans need IFLA_VXLAN_FAN_MAP, proven by reading it back)' : undefined,
     'kernel-ipip': !k.ipip ? 'ipip module not available' : vxlan ? 'kernel-ipip carries no VXLAN fans' : undefined,
     userspace: k.tun ? undefined : '/dev/net/tun absent (no TUN support)',
   } as Record<DataplaneMode, string | undefined>;
+  const fanEvidence = k.fanHint ? `${k.fanEvidence}; ${k.fanHint}` : k.fanEvidence;
   const order: DataplaneMode[] = ['kernel-fan', 'kernel-ipip', 'userspace'];
   const cannot = (m: DataplaneMode) => why[m];
 
   if (requested !== 'auto') {
     const no = cannot(requested);
     if (no) throw new DataplaneError(`--dataplane ${requested}: this host cannot run it: ${no}`);
-    return { mode: requested, reason: `forced by --dataplane ${requested}`, carries: carries(requested, k) };
+    return { mode: requested, reason: `forced by --dataplane ${requested}`, carries: carries(requested, k), fanEvidence };
   }
   const skipped: string[] = [];
   for (const m of order) {
     const no = cannot(m);
-    if (!no) return { mode: m, reason: skipped.length ? `${skipped.join('; ')}: ${m}` : `${m} available`, carries: carries(m, k) };
+    const available = m === 'kernel-fan' ? `kernel Fan proven: ${k.fanEvidence}` : `${m} available`;
+    if (!no) return { mode: m, reason: skipped.length ? `${skipped.join('; ')}: ${m}` : available, carries: carries(m, k), fanEvidence };
     skipped.push(no);
   }
   throw new DataplaneError(`no dataplane can run on this host: ${skipped.join('; ')}`);
@@ -81,7 +93,27 @@ export async function probeKernel(loadModules = true): Promise<KernelFacts> {
     notes.push(tried);
     ipip = await exists('/sys/module/ipip');
   }
-  const fanPatch = await exists('/proc/sys/net/fan/version');
+  const fan = await probeFan(loadModules, ipip);
   const tun = await exists('/dev/net/tun');
-  return { fanPatch, ipip, tun, notes };
+  return { fanPatch: fan.proven, fanEvidence: fan.evidence, fanHint: fan.hint, fanProbe: fan, ipip, tun, notes };
+}
+
+/**
+ * The behavioural Fan probe (kernel-fan/probe.ts) against this namespace's
+ * kernel. `fand plan` (loadModules false) probes only where creating an ipip
+ * device cannot load a module: ipip is loaded, or there is no ipip module to
+ * load (then the failure is the answer).
+ */
+async function probeFan(loadModules: boolean, ipipLoaded: boolean): Promise<FanEvidence> {
+  const moduleFile = !ipipLoaded && !loadModules
+    && (await readdir(`/lib/modules/${release()}/kernel/net/ipv4`).catch(() => [] as string[])).some((f) => /^ipip\.ko/.test(f));
+  const { native } = await import('../native/index.js');
+  return probeFanKernel({
+    request: (msg) => native.netlinkRequest(msg, 5000),
+    linkNames: () => new Promise((resolve) => execFile('ip', ['-j', 'link', 'show'], (err, out) => {
+      try { resolve(err ? [] : (JSON.parse(out) as { ifname: string }[]).map((l) => l.ifname)); } catch { resolve([]); }
+    })),
+    fanVersion: () => readFile('/proc/sys/net/fan/version', 'utf8').then((v) => v.trim(), () => undefined),
+    pidAlive: (pid) => { try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; } },
+  }, { pid: process.pid, mayCreate: !moduleFile, whyNot: 'the ipip module is not loaded and `fand plan` loads nothing (`fand run` loads it and probes)' });
 }

@@ -14,6 +14,7 @@ import { formatIpv4 } from '../fan/ipv4.js';
 import { makeFanMap, parseNetwork } from '../fan/fanmap.js';
 import { parseIpv4 } from '../fan/ipv4.js';
 import { fanLinkMessage } from '../dataplane/kernel-fan/netlink.js';
+import { ensureFanMap, mappingOf, removeFanMap } from '../dataplane/kernel-fan/maps.js';
 import { sliceRouteCommands, sliceRouteDeleteCommands, type SliceRouteSpec } from '../dataplane/kernel-ipip/routes.js';
 
 export class SetupError extends Error {}
@@ -191,6 +192,20 @@ const ENSURE: { [K in Resource['kind']]: (c: Ctx, r: Of<K>) => Promise<void> } =
     await c.host.apply([['link', 'set', 'dev', r.name, 'up']]);
   },
 
+  async 'fan-map'(c, r) {
+    const got = await ensureFanMap(c.host, r.dev, mappingOf(r.overlay, r.underlay)).catch((e: Error) => { throw new SetupError(e.message); });
+    if (got === 'added') {
+      c.opts.log(`fan-map ${r.overlay}:${r.underlay} on ${r.dev} (read back)`);
+      await c.created(r);
+    } else if (c.owned(r)) {
+      c.debug(`fan-map ${r.overlay}:${r.underlay} on ${r.dev} is in place`);
+      await c.keep(r);
+    } else {
+      // Someone else's (fanctl's): used, and left in place on stop.
+      c.opts.log(`fan-map ${r.overlay}:${r.underlay} is already on ${r.dev} (not fand's: it stays when fand stops)`);
+    }
+  },
+
   async nat(c, r) {
     const n = await c.host.nat();
     if (!n) throw new SetupError('nat: neither nft nor iptables works on this host; install nftables (apt-get install nftables) or run with --no-nat');
@@ -263,6 +278,9 @@ const TEARDOWN: { [K in Resource['kind']]: (host: HostNet, r: Of<K>, c: Created,
     // -force: lines for routes that are already gone must not stop the rest.
     await host.apply(sliceRouteDeleteCommands(routeSpec(r)), { force: true }).catch(() => undefined);
     log(`removed the routes of ${r.overlay} via ${r.dev} in ${(Number(process.hrtime.bigint() - t0) / 1e6).toFixed(0)} ms`);
+  },
+  async 'fan-map'(host, r, _c, log) {
+    log(await removeFanMap(host, r.dev, mappingOf(r.overlay, r.underlay)));
   },
   async nat(host, _r, _c, log) {
     const n = await host.nat();

@@ -57,6 +57,8 @@ export interface HostNet {
   apply(commands: readonly string[][], opts?: { force?: boolean }): Promise<void>;
   /** Sends one rtnetlink request and returns the kernel's answer (0 or an errno, and its extended-ACK text). */
   netlink(message: Uint8Array): Promise<{ errno: number; message?: string }>;
+  /** Sends one rtnetlink request and returns the kernel's first reply datagram as it is (a GET's answer). */
+  netlinkQuery(message: Uint8Array): Promise<Uint8Array>;
   /** The firewall fand's NAT goes through (nftables, else iptables), or undefined when there is neither. */
   nat(): Promise<Nat | undefined>;
   readSysctl(key: string): Promise<string | undefined>;
@@ -164,6 +166,12 @@ export class LinuxHost implements HostNet {
     const { native } = await import('../native/index.js');
     const { parseAck } = await import('../dataplane/kernel-fan/netlink.js');
     return parseAck(native.netlinkRequest(message, 5000));
+  }
+
+  async netlinkQuery(message: Uint8Array): Promise<Uint8Array> {
+    if (this.netns) throw new HostNetError('netlink requests go to fand\'s own network namespace only');
+    const { native } = await import('../native/index.js');
+    return native.netlinkRequest(message, 5000);
   }
 
   nat(): Promise<Nat | undefined> {

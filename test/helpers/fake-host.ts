@@ -2,6 +2,7 @@
 // that cannot run on this kernel (kernel-fan).
 import type { HostNet, LinkInfo, RouteInfo, RuleInfo } from '../../src/host/ip.js';
 import type { InterfaceAddrs } from '../../src/config/underlay.js';
+import { parseAck } from '../../src/dataplane/kernel-fan/netlink.js';
 
 export class FakeHost implements HostNet {
   readonly applied: string[][] = [];
@@ -20,7 +21,18 @@ export class FakeHost implements HostNet {
   async nat() {
     return { backend: 'nftables' as const, apply: async (o: readonly string[]) => { this.natApplied.push([...o]); }, remove: async () => { this.natRemoved++; } };
   }
-  async netlink(message: Uint8Array) { this.netlinkSent.push(message); return { errno: this.netlinkErrno }; }
+  /** Answers netlink requests like a kernel would (a test's model of it); without one, netlink() ACKs with netlinkErrno. */
+  kernel?: { request(message: Uint8Array): Uint8Array };
+  async netlink(message: Uint8Array) {
+    this.netlinkSent.push(message);
+    if (this.kernel) return parseAck(this.kernel.request(message));
+    return { errno: this.netlinkErrno };
+  }
+  async netlinkQuery(message: Uint8Array): Promise<Uint8Array> {
+    if (!this.kernel) throw new Error('FakeHost: netlinkQuery needs a kernel model');
+    this.netlinkSent.push(message);
+    return this.kernel.request(message);
+  }
   async readSysctl(key: string) { return this.sysctls.get(key); }
   async writeSysctl(key: string, value: string) { this.sysctls.set(key, value); }
 }

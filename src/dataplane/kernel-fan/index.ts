@@ -1,13 +1,21 @@
 // kernel-fan: Canonical's Fan patch does everything in the kernel. fand
-// creates one ipip device per fan carrying the fan map (netlink.ts builds
-// the RTM_NEWLINK, as Ubuntu's `ip link add … type ipip fan-map O:U` does)
-// and routes the overlay through it; the kernel picks each packet's outer
-// destination from its inner one. No packet passes through userspace.
-import { fanTunnel, route, type Resource } from '../../host/resources.js';
+// configures the host exactly as Ubuntu's fanctl does: the fan map on tunl0
+// (netlink.ts builds the RTM_NEWLINK that Ubuntu's `ip link change tunl0
+// type ipip fan-map O:U` sends; maps.ts reads every change back), tunl0 up,
+// and the overlay routed into it with the bridge address as source. The
+// kernel picks each packet's outer destination from its inner one, and
+// tunl0, the per-namespace fallback device, decapsulates IPIP from any
+// host. All fans share tunl0 (one map each): a second ipip device with the
+// same parameters as another is refused (EEXIST), so one device per fan
+// would need invented parameters. No packet passes through userspace.
+import { fanMap, linkUp, route, type Resource } from '../../host/resources.js';
 import type { Dataplane, FanCounters } from '../dataplane.js';
 import type { ResolvedFan } from '../../fan/resolved.js';
 import type { Logger } from '../../log.js';
 import { formatCidr, formatIpv4 } from '../../fan/ipv4.js';
+
+/** The ipip fallback device every namespace has once ipip is loaded; Ubuntu's fanctl puts its maps there. */
+export const TUNNEL = 'tunl0';
 
 export class KernelFanDataplane implements Dataplane {
   readonly mode = 'kernel-fan' as const;
@@ -15,8 +23,9 @@ export class KernelFanDataplane implements Dataplane {
 
   resources(fan: ResolvedFan): Resource[] {
     return [
-      fanTunnel(fan.tun, formatCidr(fan.map.overlay), formatCidr(fan.map.underlay), fan.iface, fan.mtu),
-      route(formatCidr(fan.map.overlay), fan.tun, formatIpv4(fan.slice.bridgeAddress)),
+      linkUp(TUNNEL, fan.mtu),
+      fanMap(TUNNEL, formatCidr(fan.map.overlay), formatCidr(fan.map.underlay)),
+      route(formatCidr(fan.map.overlay), TUNNEL, formatIpv4(fan.slice.bridgeAddress)),
     ];
   }
 

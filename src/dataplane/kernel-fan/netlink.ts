@@ -37,12 +37,12 @@
 //   nest with addattr_nest (no NLA_F_NESTED flag) and one addattr_l of
 //   IFLA_FAN_MAPPING per word; this module builds the same bytes.
 //
-// The patch also registers the sysctl net/fan/version (= 3), so
-// /proc/sys/net/fan/version tells whether the running kernel has it.
+// The patch also registers the sysctl net/fan/version (= 3), in the initial
+// network namespace only: a hint, not a proof (probe.ts reads a map back).
 //
 // Everything here is a pure function over Uint8Array: the addon's
 // netlinkRequest() sends the bytes, parseAck() reads the answer.
-import { endianness } from 'node:os';
+import { constants as osConstants, endianness } from 'node:os';
 import { formatCidr, type Cidr } from '../../fan/ipv4.js';
 
 // ---------------------------------------------------------------------------
@@ -75,6 +75,7 @@ export const NLMSGERR_ATTR_MSG = 1;
 // include/uapi/linux/rtnetlink.h
 export const RTM_NEWLINK = 16;
 export const RTM_DELLINK = 17;
+export const RTM_GETLINK = 18;
 /** sizeof(struct ifinfomsg): u8 family, u8 pad, u16 type, s32 index, u32 flags, u32 change. */
 export const IFINFOMSG_LEN = 16;
 
@@ -89,6 +90,8 @@ export const IFLA_INFO_DATA = 2;
 // include/uapi/linux/if_tunnel.h (upstream enum, IFLA_IPTUN_*)
 /** u32 ifindex of the underlay device the tunnel is bound to. */
 export const IFLA_IPTUN_LINK = 1;
+/** __be32 local address of the tunnel. */
+export const IFLA_IPTUN_LOCAL = 2;
 /** u8; 0 = inherit the inner packet's TTL. */
 export const IFLA_IPTUN_TTL = 4;
 /** u8; 1 = set DF on outer headers (path MTU discovery). Also the default when absent. */
@@ -100,6 +103,9 @@ export const IFLA_IPTUN_FAN_MAP = 33;
 export const IFLA_FAN_MAPPING = 1;
 /** sizeof(struct ip_tunnel_fan_map). */
 export const FAN_MAP_LEN = 12;
+
+/** nla_type bits that are flags (NLA_F_NESTED, NLA_F_NET_BYTEORDER), not the type. */
+const NLA_TYPE_MASK = 0x3fff;
 
 /** IFNAMSIZ - 1 (include/uapi/linux/if.h). */
 const IFNAME_MAX = 15;
@@ -233,8 +239,8 @@ export function fanMapStruct(overlay: Cidr, underlay: Cidr): Uint8Array {
  * error (see parseAck). Beware: a kernel with ipip but without the Fan
  * patch ACKs this message and creates a plain ipip device, because attribute
  * 33 is above its IFLA_IPTUN_MAX and IFLA_INFO_DATA is parsed non-strictly
- * (nla_parse_nested_deprecated skips types above maxtype). Check
- * /proc/sys/net/fan/version before relying on the map.
+ * (nla_parse_nested_deprecated skips types above maxtype). Only reading
+ * the map back proves it (probe.ts).
  */
 export function fanLinkMessage(opts: FanLinkOptions): Uint8Array {
   checkName(opts.name);
@@ -327,4 +333,184 @@ export function parseAck(buf: Uint8Array): Ack {
  */
 export function fanMapIpArgs(overlay: Cidr, underlay: Cidr): string[] {
   return ['type', 'ipip', 'fan-map', `${formatCidr(overlay)}:${formatCidr(underlay)}`];
+}
+
+// ---------------------------------------------------------------------------
+// Maps on an existing device, read-back, and the probe device.
+
+/** One fan mapping as the kernel holds it. */
+export interface FanMapping {
+  readonly overlay: Cidr;
+  readonly underlay: Cidr;
+}
+
+/**
+ * RTM_NEWLINK (change) of the existing ipip device `name` that adds or
+ * deletes fan mappings, as `fanctl` does on tunl0 through Ubuntu's `ip link
+ * change tunl0 type ipip fan-map O:U`. The patch's ipip_fan_add_map(): a
+ * mapping with underlay 0 deletes the map of that overlay (ENOENT when there
+ * is none), any other one is added (EEXIST when the overlay has one). Only
+ * the map travels: on the per-namespace fallback device tunl0 the kernel
+ * ignores every other tunnel parameter (ip_tunnel_changelink() returns
+ * before it reads them), and it answers EINVAL when the device is left with
+ * no map at all, after removing it (see deleteLastMapIsEinval).
+ */
+export function fanMapChangeMessage(name: string, op: 'add' | 'del', maps: readonly FanMapping[], seq: number): Uint8Array {
+  checkName(name);
+  checkU32('seq', seq);
+  if (maps.length === 0) throw new RangeError('fanMapChangeMessage: no mappings given');
+  const entries: Attr[] = maps.map((m) => {
+    checkCidr('overlay', m.overlay);
+    if (op === 'add') checkCidr('underlay', m.underlay);
+    const underlay = op === 'add' ? m.underlay : { network: 0, prefix: 0 };
+    return { type: IFLA_FAN_MAPPING, payload: fanMapStruct(m.overlay, underlay) };
+  });
+  return linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq, [
+    { type: IFLA_IFNAME, payload: cstr(name) },
+    { type: IFLA_LINKINFO, nested: [
+      { type: IFLA_INFO_KIND, payload: cstr('ipip') },
+      { type: IFLA_INFO_DATA, nested: [{ type: IFLA_IPTUN_FAN_MAP, nested: entries }] },
+    ] },
+  ]);
+}
+
+/**
+ * RTM_NEWLINK creating a throw-away ipip device carrying one fan mapping:
+ * the behavioural proof of a Fan kernel (see probe.ts). It is bound to `link`
+ * and has the local address `local` so that its parameters differ from
+ * tunl0's (all zero) and from every other probe's: ip_tunnel_newlink()
+ * refuses a second tunnel with the same local/remote/link with EEXIST. It is
+ * never brought up, so it receives nothing (ip_tunnel_lookup() skips devices
+ * that are down) and sends nothing.
+ */
+export function probeLinkMessage(name: string, link: number, local: number, map: FanMapping, seq: number): Uint8Array {
+  checkName(name);
+  checkU32('link', link);
+  checkU32('local', local);
+  checkU32('seq', seq);
+  checkCidr('overlay', map.overlay);
+  checkCidr('underlay', map.underlay);
+  const be32 = new Uint8Array(4);
+  new DataView(be32.buffer).setUint32(0, local, false);
+  return linkMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, [
+    { type: IFLA_IFNAME, payload: cstr(name) },
+    { type: IFLA_LINKINFO, nested: [
+      { type: IFLA_INFO_KIND, payload: cstr('ipip') },
+      { type: IFLA_INFO_DATA, nested: [
+        { type: IFLA_IPTUN_LINK, payload: u32(link) },
+        { type: IFLA_IPTUN_LOCAL, payload: be32 },
+        { type: IFLA_IPTUN_FAN_MAP, nested: [{ type: IFLA_FAN_MAPPING, payload: fanMapStruct(map.overlay, map.underlay) }] },
+      ] },
+    ] },
+  ]);
+}
+
+/**
+ * RTM_GETLINK of one device by name. Sent without NLM_F_ACK: the kernel
+ * answers with one RTM_NEWLINK describing the device (parseLinkReply), or
+ * with NLMSG_ERROR (ENODEV when there is none).
+ */
+export function getLinkMessage(name: string, seq: number): Uint8Array {
+  checkName(name);
+  checkU32('seq', seq);
+  return linkMessage(RTM_GETLINK, NLM_F_REQUEST, seq, [{ type: IFLA_IFNAME, payload: cstr(name) }]);
+}
+
+/** What a RTM_GETLINK reply says about the device, as far as the Fan needs it. */
+export interface LinkReply {
+  readonly index: number;
+  readonly name: string | undefined;
+  /** IFLA_INFO_KIND, e.g. "ipip". */
+  readonly kind: string | undefined;
+  /** IFLA_IPTUN_FAN_MAP read back; [] when the device has no map (or the kernel no Fan patch). */
+  readonly fanMaps: FanMapping[];
+}
+
+/** The attributes of one level, in order: type (flags masked off) and payload. */
+function attrs(buf: Uint8Array, start: number, end: number): { type: number; payload: Uint8Array }[] {
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: { type: number; payload: Uint8Array }[] = [];
+  let off = start;
+  while (off + NLA_HDRLEN <= end) {
+    const len = view.getUint16(off, LE);
+    if (len < NLA_HDRLEN || off + len > end) throw new Error(`netlink reply: attribute at byte ${off} has length ${len}, beyond its container`);
+    out.push({ type: view.getUint16(off + 2, LE) & NLA_TYPE_MASK, payload: buf.subarray(off + NLA_HDRLEN, off + len) });
+    off += align(len);
+  }
+  return out;
+}
+
+function cstrOf(b: Uint8Array): string {
+  let end = b.length;
+  while (end > 0 && b[end - 1] === 0) end--;
+  return new TextDecoder().decode(b.subarray(0, end));
+}
+
+/**
+ * Reads the reply to getLinkMessage(). An NLMSG_ERROR reply throws a
+ * NetlinkError with the errno (ENODEV: no such device). Walks
+ * IFLA_LINKINFO -> IFLA_INFO_DATA -> IFLA_IPTUN_FAN_MAP -> IFLA_FAN_MAPPING,
+ * each struct as ipip_fill_info() writes it (addresses big-endian, prefixes
+ * host order).
+ */
+export function parseLinkReply(buf: Uint8Array): LinkReply {
+  if (buf.length < NLMSG_HDRLEN) throw new Error(`netlink reply of ${buf.length} bytes is too short`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const len = view.getUint32(0, LE);
+  const type = view.getUint16(4, LE);
+  if (len < NLMSG_HDRLEN || len > buf.length) throw new Error(`netlink reply: nlmsg_len ${len} does not fit the ${buf.length} bytes received`);
+  if (type === NLMSG_ERROR) {
+    const ack = parseAck(buf);
+    throw new NetlinkError(ack.errno, ack.message);
+  }
+  if (type !== RTM_NEWLINK) throw new Error(`netlink reply: expected RTM_NEWLINK (16), got message type ${type}`);
+  if (len < NLMSG_HDRLEN + IFINFOMSG_LEN) throw new Error('netlink reply: RTM_NEWLINK without its ifinfomsg');
+  const index = view.getInt32(NLMSG_HDRLEN + 4, LE);
+  let name: string | undefined;
+  let kind: string | undefined;
+  const fanMaps: FanMapping[] = [];
+  const base = buf.byteOffset;
+  for (const a of attrs(buf, NLMSG_HDRLEN + IFINFOMSG_LEN, len)) {
+    if (a.type === IFLA_IFNAME) name = cstrOf(a.payload);
+    if (a.type !== IFLA_LINKINFO) continue;
+    const at = a.payload.byteOffset - base;
+    for (const li of attrs(buf, at, at + a.payload.length)) {
+      if (li.type === IFLA_INFO_KIND) kind = cstrOf(li.payload);
+      if (li.type !== IFLA_INFO_DATA) continue;
+      const dat = li.payload.byteOffset - base;
+      for (const d of attrs(buf, dat, dat + li.payload.length)) {
+        if (d.type !== IFLA_IPTUN_FAN_MAP) continue;
+        const mat = d.payload.byteOffset - base;
+        for (const m of attrs(buf, mat, mat + d.payload.length)) {
+          if (m.type !== IFLA_FAN_MAPPING || m.payload.length < FAN_MAP_LEN) continue;
+          const v = new DataView(m.payload.buffer, m.payload.byteOffset, FAN_MAP_LEN);
+          fanMaps.push({
+            underlay: { network: v.getUint32(0, false), prefix: v.getUint16(8, LE) },
+            overlay: { network: v.getUint32(4, false), prefix: v.getUint16(10, LE) },
+          });
+        }
+      }
+    }
+  }
+  return { index, name, kind, fanMaps };
+}
+
+/** An rtnetlink request the kernel refused: `errno` is positive (os.constants.errno). */
+export class NetlinkError extends Error {
+  constructor(readonly errno: number, readonly kernelMessage?: string) {
+    super(`${errnoName(errno)}${kernelMessage ? ` (${kernelMessage})` : ''}`);
+  }
+}
+
+const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
+
+/** "EINVAL" for 22; "errno N" when the number has no name here. */
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+}
+
+/** Same mapping (overlay and underlay networks and prefixes). */
+export function sameMapping(a: FanMapping, b: FanMapping): boolean {
+  return a.overlay.network === b.overlay.network && a.overlay.prefix === b.overlay.prefix
+    && a.underlay.network === b.underlay.network && a.underlay.prefix === b.underlay.prefix;
 }

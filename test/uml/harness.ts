@@ -10,7 +10,7 @@
 // in the guest and documents what it leaves there. linux.uml exits 0 whatever
 // happens inside, so the verdict is only result.json.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,32 @@ export interface UmlOptions {
   timeoutMs?: number;
   /** Guest memory. Default 512 MiB (sparse file in the temp dir, used as touched). */
   memMb?: number;
+  /**
+   * Another UML kernel than Debian's (e.g. FAN_KERNEL). It has everything
+   * built in: init.sh loads no modules. A missing file is an error.
+   */
+  kernel?: string;
 }
+
+/**
+ * ../shared/kernels beside the checkout (see its README). In a linked git
+ * worktree (`git worktree add`), beside the main checkout when the worktree
+ * has no ../shared of its own.
+ */
+function sharedKernels(): string {
+  const own = join(REPO, '..', 'shared', 'kernels');
+  if (existsSync(own)) return own;
+  try {
+    const gitdir = /^gitdir: (.*)$/m.exec(readFileSync(join(REPO, '.git'), 'utf8'))?.[1]?.trim();
+    const main = gitdir && /^(.*)\/\.git\/worktrees\/[^/]+$/.exec(gitdir)?.[1];
+    if (main && existsSync(join(main, '..', 'shared', 'kernels'))) return join(main, '..', 'shared', 'kernels');
+  } catch { /* not a linked worktree */ }
+  return own;
+}
+/** The UML kernel with Ubuntu's Fan patch, ../shared/kernels/linux-fan.uml. */
+export const FAN_KERNEL = join(sharedKernels(), 'linux-fan.uml');
+/** The reference Fan client written from the patch (sets maps as Ubuntu's fanctl does). */
+export const FANMAP_PY = join(sharedKernels(), 'fanmap.py');
 
 export interface UmlRun {
   /** result.json was written and the script exited 0. */
@@ -127,6 +152,8 @@ function watchdog(umlPid: number, limitS: number, dir: string): ChildProcess {
 
 export async function runInUml(opts: UmlOptions): Promise<UmlRun> {
   checkUml();
+  const kernel = opts.kernel ?? UML_KERNEL;
+  if (!existsSync(kernel)) throw new Error(`UML kernel ${kernel}: no such file`);
   const timeoutMs = opts.timeoutMs ?? 120_000;
   const memMb = opts.memMb ?? 512;
   const argv = [opts.script, ...(opts.args ?? [])];
@@ -157,9 +184,10 @@ export async function runInUml(opts: UmlOptions): Promise<UmlRun> {
       'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro',
       `init=${init}`, 'con0=fd:0,fd:1', 'con=null', 'quiet',
       `FAND_UML_OUT=${out}`,
+      ...(opts.kernel ? ['FAND_UML_MODULES=builtin'] : []),
     ];
     const started = process.hrtime.bigint();
-    const uml = spawn(UML_KERNEL, kernelArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: umlDir } });
+    const uml = spawn(kernel, kernelArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: umlDir } });
     child = uml;
     process.on('exit', onExit);
     if (uml.pid !== undefined) guard = watchdog(uml.pid, Math.ceil(timeoutMs / 1000) + 10, dir);

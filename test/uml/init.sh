@@ -8,7 +8,8 @@
 #
 # Parameters: kernel command-line words the kernel does not recognise become
 # environment variables of init (init/main.c, unknown_bootoption()):
-#   FAND_UML_OUT  host path of the results directory
+#   FAND_UML_OUT      host path of the results directory
+#   FAND_UML_MODULES  "builtin": load no modules (the kernel has them built in)
 # The command is in $FAND_UML_OUT/argv, one argument per line: the script for
 # node, then its arguments.
 #
@@ -60,7 +61,8 @@ fi
 # busybox insmod takes one file and resolves nothing). A module that is
 # already there (or built in) is skipped.
 KDIR=/usr/lib/uml/modules/$($BB uname -r)/kernel
-for m in net/ipv4/tunnel4 net/ipv4/ip_tunnel net/ipv4/ipip drivers/net/veth \
+# FAND_UML_MODULES=builtin: a kernel with everything built in (linux-fan.uml).
+[ "$FAND_UML_MODULES" = builtin ] || for m in net/ipv4/tunnel4 net/ipv4/ip_tunnel net/ipv4/ipip drivers/net/veth \
          net/llc/llc net/802/stp lib/crc-ccitt net/ipv6/ipv6 net/bridge/bridge \
          drivers/net/tun; do
   name=$($BB basename "$m" | $BB tr - _)

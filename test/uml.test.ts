@@ -31,6 +31,7 @@ test('kernel-ipip and userspace hosts share one fan on a real ipip kernel (UML)'
   t.true(r.ok, `interop in UML failed: ${JSON.stringify(res?.['problems'] ?? r.result)}`);
   // What the guest saw, asserted here too so a failure names it.
   t.regex(String(res?.['plan']), /^dataplane: kernel-ipip/);
+  t.regex(String(res?.['fanEvidence']), /^kernel Fan: the kernel created an ipip device but dropped its fan-map 240\.0\.0\.0\/8:192\.0\.2\.0\/24 \(read back: 0 maps\): no kernel Fan patch; \/proc\/sys\/net\/fan\/version absent/);
   t.deepEqual(res?.['tcp'], { kernelToUserspace: true, userspaceToKernel: true });
   t.is(res?.['routesOnKernelHost'], 4093);
   t.is(res?.['routesAfterStop'], 4093, 'a clean stop with containers attached keeps the kernel-ipip fan');

@@ -187,8 +187,9 @@ async function startAgents(cs: Container[]): Promise<void> {
 }
 
 /** tcpdump in a namespace, started and listening; stop() ends it and returns what it printed. */
-async function capture(ns: string, args: string[]): Promise<{ stop: () => Promise<string> }> {
-  const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '-n', '-l', '-v', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function capture(ns: string, args: string[]): Promise<{ text: () => string; stop: () => Promise<string> }> {
+  // --immediate-mode: each packet as it comes (libpcap otherwise hands over blocks, and a SIGINT can drop the last one).
+  const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '--immediate-mode', '-n', '-l', '-v', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let text = '';
   child.stdout!.on('data', (d: Buffer) => { text += d.toString(); });
@@ -198,6 +199,7 @@ async function capture(ns: string, args: string[]): Promise<{ stop: () => Promis
     child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump in ${ns} exited ${code}`)); });
   });
   return {
+    text: () => text,
     stop: async () => {
       const done = new Promise<void>((r) => child.on('close', () => r()));
       child.kill('SIGINT');
@@ -260,7 +262,7 @@ try {
   stamp('agents ready');
 
   // Reachability and ECN: every ordered pair of its fan, once with ECT(0), once with CE.
-  const dumps = new Map<string, { stop: () => Promise<string> }>();
+  const dumps = new Map<string, { text: () => string; stop: () => Promise<string> }>();
   for (const c of containers) dumps.set(c.ns, await capture(c.ns, ['-i', 'eth0', 'icmp[icmptype] == icmp-echo']));
   // outer header (20 bytes, no options) then the inner one: inner protocol ICMP, type echo request
   const wire = await capture('ul', ['-i', 'br0', 'ip proto 4 and ip[29] = 1 and ip[40] = 8']);
@@ -277,12 +279,16 @@ try {
   }
   out['pings'] = pingRows;
   stamp('ping matrix done');
+  // "IP (tos 0x3,CE, ttl 62, ...)\n    100.66.192.2 > 100.65.0.2: ICMP echo request"
+  const seenBy = (text: string) => [...text.matchAll(/tos (0x[0-9a-f]+)[^\n]*\n\s+(\d+\.\d+\.\d+\.\d+) > [\d.]+: ICMP echo request/g)].map((m) => `${m[2]} ${m[1]}`);
+  const peersOf = (c: Container) => containers.filter((x) => x.fan === c.fan && x.host !== c.host);
+  const complete = (c: Container) => { const seen = seenBy(dumps.get(c.ns)!.text()); return peersOf(c).every((a) => seen.includes(`${a.address} 0x2`) && seen.includes(`${a.address} 0x3`)); };
+  // The captures see each echo request a moment after the ping returned: wait for all of them (capped), then stop.
+  for (let w = 0; w < 300 && !containers.every(complete); w++) await new Promise((r) => setTimeout(r, 100));
   const ecn: string[] = [];
   for (const c of containers) {
-    const text = await dumps.get(c.ns)!.stop();
-    // "IP (tos 0x3,CE, ttl 62, ...)\n    100.66.192.2 > 100.65.0.2: ICMP echo request"
-    const seen = [...text.matchAll(/tos (0x[0-9a-f]+)[^\n]*\n\s+(\d+\.\d+\.\d+\.\d+) > [\d.]+: ICMP echo request/g)].map((m) => `${m[2]} ${m[1]}`);
-    for (const a of containers.filter((x) => x.fan === c.fan && x.host !== c.host)) {
+    const seen = seenBy(await dumps.get(c.ns)!.stop());
+    for (const a of peersOf(c)) {
       const got = seen.filter((s) => s.startsWith(`${a.address} `)).map((s) => s.split(' ')[1]);
       const ok = got.includes('0x2') && got.includes('0x3') && got.every((t) => t === '0x2' || t === '0x3');
       ecn.push(`${label(a)} -> ${label(c)}: ${ok ? 'ECT(0) and CE arrived unchanged' : `saw ${got.join(',') || 'nothing'}`}`);
@@ -291,6 +297,8 @@ try {
   }
   out['ecn'] = ecn;
   // On the wire: inner CE is carried under an outer ECT(0), inner ECT(0) under ECT(0) (RFC 6040 / INET_ECN_encapsulate), from every mode.
+  const senders = () => new Set([...wire.text().matchAll(/proto IPIP[^\n]*\n\s+([\d.]+) >/g)].map((m) => HOSTS.find((x) => FANS.alpha.addr(x.n) === m[1] || FANS.beta.addr(x.n) === m[1])?.name)).size;
+  for (let w = 0; w < 100 && senders() < HOSTS.length; w++) await new Promise((r) => setTimeout(r, 100));
   const wireText = await wire.stop();
   const outer = [...wireText.matchAll(/IP \(tos (0x[0-9a-f]+)[^\n]*proto IPIP[^\n]*\n\s+([\d.]+) > [\d.]+: IP \(tos (0x[0-9a-f]+)/g)]
     .map((m) => ({ src: m[2]!, outer: m[1]!, inner: m[3]! }));

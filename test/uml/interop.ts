@@ -30,6 +30,10 @@ try {
   const plan = (await inNs(k1.ns, process.execPath, [FAND_BIN, 'plan', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/20', '--no-nat'])).stdout;
   out['plan'] = plan.split('\n')[0];
   check(/^dataplane: kernel-ipip/.test(plan), 'plan inside UML does not choose kernel-ipip');
+  // A stock kernel with ipip: the probe device is created, its fan map silently dropped.
+  out['fanEvidence'] = plan.split('\n').find((l) => l.startsWith('kernel Fan:'));
+  check(/the kernel created an ipip device but dropped its fan-map/.test(String(out['fanEvidence'])), 'plan inside stock UML does not say the fan map was dropped');
+  check(!(await run('ip', ['-n', k1.ns, '-o', 'link', 'show'])).stdout.includes('fanprobe'), 'the probe left its device');
   const modes: Record<string, string> = {};
   for (const h of [k1, k2, u3]) {
     // --no-nat: the guest loads no netfilter modules; NAT is tested on the host kernel.

@@ -26,7 +26,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { Lab, type LabHost } from '../../src/demo/lab.js';
+import { FAND_BIN, Lab, type LabHost } from '../../src/demo/lab.js';
 import { inNs, run } from '../../src/demo/exec.js';
 import { bridgeNameFor, makeFanMap, parseNetwork, sliceFor } from '../../src/fan/fanmap.js';
 import { formatIpv4, parseIpv4 } from '../../src/fan/ipv4.js';
@@ -390,13 +390,28 @@ try {
   out['spoof'] = spoofRows;
   stamp('spoofing checked');
 
-  // Stopping fand restores each host.
+  // Stopping fand restores each host. A fan with containers attached is kept
+  // on a clean stop (daemon/retire.ts) and the kernel keeps forwarding: shown
+  // on the kernel-fan host, which `fand down` then restores once its
+  // containers are detached. The other hosts' containers are detached first.
   const restore: string[] = [];
+  const detach = async (h: Host) => { for (const c of containers.filter((x) => x.host === h)) await run('ip', ['-n', h.name, 'link', 'set', `v${c.fan[0]}`, 'nomaster']); };
   for (const h of fandHosts) {
+    if (h.mode !== 'kernel-fan') await detach(h);
     const code = await lab.stopFand(labHost(h.name), 'SIGTERM', 120_000);
     restore.push(`${h.name}: exit ${code}`);
     check(code === 0, `fand on ${h.name} exited ${code} on SIGTERM`);
   }
+  const kb = containers.find((c) => c.host.name === 'k' && c.fan === 'beta')!;
+  const ub = containers.find((c) => c.host.name === 'u1' && c.fan === 'beta')!;
+  const kept = await ping(kb, ub.address, []);
+  const keptMaps = JSON.parse((await inNs('k', PY, [FANMAP, 'show', 'tunl0'])).stdout) as { fan_maps: unknown[] };
+  restore.push(`k stopped with containers attached: ${keptMaps.fan_maps.length} maps kept on tunl0, ping kernel-fan -> Ubuntu ${kept.ok ? 'crosses' : 'FAILED'}`);
+  check(kept.ok && keptMaps.fan_maps.length === 2, 'kernel-fan host stopped with containers attached: the kernel should keep forwarding');
+  await detach(HOSTS.find((h) => h.name === 'k')!);
+  const down = await inNs('k', process.execPath, [FAND_BIN, 'down'], 120_000).then(() => 0, (e: { code?: unknown; stderr?: string }) => `${String(e.code)} ${e.stderr ?? ''}`);
+  restore.push(`k: fand down: ${down}`);
+  check(down === 0, `fand down on k failed: ${down}`);
   for (const h of fandHosts) {
     const d = diff(before.get(h.name)!, await snapshot(h.name));
     restore.push(`${h.name}: ${d || 'as before'}`);

@@ -21,7 +21,7 @@ test('mixed fleet on the Fan kernel: Ubuntu hosts, fand auto (kernel-fan), users
   const r = await runInUml({ script: FLEET, args: [FANMAP_PY], kernel: FAN_KERNEL, memMb: 1024, timeoutMs: 840_000 });
   const res = (r.result ?? {}) as Record<string, unknown>;
   t.log(`UML: ${r.seconds.toFixed(1)} s from launch to exit; timeline ${JSON.stringify(res['timeline'])}`);
-  for (const k of ['evidence', 'tcpMatrix', 'ecnOnWire', 'pmtu', 'spoof', 'restore']) t.log(`${k}: ${JSON.stringify(res[k])}`);
+  for (const k of ['evidence', 'tcpMatrix', 'ecnOnWire', 'pmtu', 'spoof', 'restore', 'migration']) t.log(`${k}: ${JSON.stringify(res[k])}`);
   if (!r.ok) t.log(r.console.slice(-8000));
   t.true(r.ok, `fleet in UML failed (status ${r.status}${r.timedOut ? ', timed out' : ''}): ${JSON.stringify(res['problems'] ?? r.result)}`);
   t.deepEqual(res['problems'], []);

@@ -84,7 +84,9 @@ const ENSURE: { [K in Resource['kind']]: (c: Ctx, r: Of<K>) => Promise<void> } =
     }
     // A fixed address: see bridgeMacFor (src/fan/fanmap.ts). Setting it also
     // stops the bridge from following its ports' addresses (NET_ADDR_SET).
-    const setMac = r.mac && l && l.mac !== undefined && l.mac !== r.mac ? ['address', r.mac] : [];
+    // Never on a bridge fand did not create (fanctl's, adopted with `bridge NAME`): its
+    // containers know its address as their gateway's, and would lose it until their ARP entries expire.
+    const setMac = r.mac && l && c.owned(r) && l.mac !== undefined && l.mac !== r.mac ? ['address', r.mac] : [];
     if (setMac.length) c.opts.log(`bridge ${r.name}: address ${l!.mac} -> ${r.mac}`);
     await c.host.apply([['link', 'set', 'dev', r.name, 'mtu', String(r.mtu), ...setMac, 'up']]);
   },

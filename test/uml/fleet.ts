@@ -144,7 +144,7 @@ async function attach(cs: Container[]): Promise<void> {
 async function snapshot(ns: string): Promise<string> {
   const j = async (args: string[]) => JSON.parse((await run('ip', ['-n', ns, '-j', ...args])).stdout || '[]') as Record<string, unknown>[];
   const links = (await j(['-d', 'link', 'show'])).map((l) => ({
-    name: l['ifname'], kind: (l['linkinfo'] as { info_kind?: string } | undefined)?.info_kind, mtu: l['mtu'],
+    name: l['ifname'], kind: (l['linkinfo'] as { info_kind?: string } | undefined)?.info_kind, mtu: l['mtu'], mac: l['address'],
     up: (l['flags'] as string[]).includes('UP'), master: l['master'],
   }));
   const addrs = (await j(['addr', 'show'])).map((l) => [l['ifname'], (l['addr_info'] as { local: string; prefixlen: number }[]).map((a) => `${a.local}/${a.prefixlen}`)]);
@@ -390,6 +390,31 @@ try {
   out['spoof'] = spoofRows;
   stamp('spoofing checked');
 
+  // Moving off fanctl: fand takes over an Ubuntu host as it is (u2: fanctl's bridge
+  // fan-250 with a container on it, the map on tunl0, the route), configured with
+  // `bridge fan-250`. Its containers must not notice: nothing on the host changes,
+  // the gateway keeps its MAC, traffic crosses; and stopping fand leaves it all.
+  const u2 = HOSTS.find((h) => h.name === 'u2')!;
+  const u2a = containers.find((c) => c.host === u2)!;
+  const gatewayMac = async () => (await run('ip', ['-n', u2a.ns, '-j', 'neigh', 'show', u2a.gateway])).stdout;
+  await ping(u2a, containers.find((c) => c.host.name === 'k' && c.fan === 'alpha')!.address, []);
+  const u2before = await snapshot('u2');
+  const macBefore = await gatewayMac();
+  const migrate: string[] = [];
+  writeFileSync(`${TMP}/u2.fan`, `# as fanctl had it, with its bridge name\n${FANS.alpha.overlay} ${FANS.alpha.underlay} bridge ${u2a.bridge}\n`);
+  const mf = await lab.startFand(labHost('u2'), ['--config', `${TMP}/u2.fan`, '--no-nat'], 180_000);
+  const mchoice = mf.logs.find((l) => typeof l['dataplane'] === 'string');
+  migrate.push(`fand on a fanctl host: ${String(mchoice?.['dataplane'])}`);
+  const during = diff(u2before, await snapshot('u2'));
+  const crosses = await ping(u2a, containers.find((c) => c.host.name === 's' && c.fan === 'alpha')!.address, []);
+  migrate.push(`host while fand runs: ${during || 'unchanged'}; gateway MAC ${(await gatewayMac()) === macBefore ? 'unchanged' : 'CHANGED'}; ping to userspace host ${crosses.ok ? 'crosses' : 'FAILED'}`);
+  check(during === '' && crosses.ok && (await gatewayMac()) === macBefore && mchoice?.['dataplane'] === 'kernel-fan', `fand taking over the fanctl host u2 changed it: ${migrate.join('; ')}`);
+  const mcode = await lab.stopFand(labHost('u2'), 'SIGTERM', 120_000);
+  const after = diff(u2before, await snapshot('u2'));
+  migrate.push(`after stop (exit ${mcode}): ${after || 'unchanged'}`);
+  check(mcode === 0 && after === '', `stopping fand on the former fanctl host u2: exit ${mcode}, ${after}`);
+  out['migration'] = migrate;
+  stamp('fanctl host taken over and given back');
   // Stopping fand restores each host. A fan with containers attached is kept
   // on a clean stop (daemon/retire.ts) and the kernel keeps forwarding: shown
   // on the kernel-fan host, which `fand down` then restores once its

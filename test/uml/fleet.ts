@@ -225,8 +225,9 @@ async function inEchos(ns: string): Promise<number> {
 
 async function spoofDrops(h: Host): Promise<number> {
   const sock = `/run/fand/fand-${statSync(`/run/netns/${h.name}`).ino}.sock`;
-  const r = (await request(sock, { cmd: 'show' }, 10_000)) as { fans: { counters: Record<string, number> }[] };
-  return r.fans.reduce((s, f) => s + Object.entries(f.counters).filter(([k]) => /spoofed-source/.test(k)).reduce((a, [, v]) => a + v, 0), 0);
+  // `fand show --json`: each fan's drops by reason (src/dataplane/counter-names.ts).
+  const r = (await request(sock, { cmd: 'show' }, 10_000)) as { fans: { drops: Record<string, number> }[] };
+  return r.fans.reduce((s, f) => s + (f.drops['in.spoofed-source'] ?? 0), 0);
 }
 
 const pairs = (cs: Container[]) => cs.flatMap((a) => cs.filter((b) => b.host !== a.host).map((b) => [a, b] as const));
@@ -396,10 +397,12 @@ try {
   // the gateway keeps its MAC, traffic crosses; and stopping fand leaves it all.
   const u2 = HOSTS.find((h) => h.name === 'u2')!;
   const u2a = containers.find((c) => c.host === u2)!;
-  const gatewayMac = async () => (await run('ip', ['-n', u2a.ns, '-j', 'neigh', 'show', u2a.gateway])).stdout;
+  // The container's neighbour entry for its gateway: the MAC only (its state moves from REACHABLE to STALE by itself).
+  const gatewayMac = async () => (JSON.parse((await run('ip', ['-n', u2a.ns, '-j', 'neigh', 'show', u2a.gateway])).stdout) as { lladdr?: string }[])[0]?.lladdr ?? 'none';
   await ping(u2a, containers.find((c) => c.host.name === 'k' && c.fan === 'alpha')!.address, []);
   const u2before = await snapshot('u2');
   const macBefore = await gatewayMac();
+  check(/^[0-9a-f:]{17}$/.test(macBefore), `u2's container has no neighbour entry for its gateway (${macBefore})`);
   const migrate: string[] = [];
   writeFileSync(`${TMP}/u2.fan`, `# as fanctl had it, with its bridge name\n${FANS.alpha.overlay} ${FANS.alpha.underlay} bridge ${u2a.bridge}\n`);
   const mf = await lab.startFand(labHost('u2'), ['--config', `${TMP}/u2.fan`, '--no-nat'], 180_000);

@@ -78,7 +78,7 @@ test('resolve and plan: the VXLAN fan as LXD sets it up, bridge /8, MTU underlay
 });
 
 test('dataplane: kernel-ipip carries no VXLAN fans; kernel-fan needs the vxlan fan map proven; userspace carries both', (t) => {
-  const facts = { fanPatch: false, ipip: true, tun: true, notes: [] };
+  const facts = { fanPatch: false, fanEvidence: 'the kernel created an ipip device but dropped its fan-map', ipip: true, tun: true, notes: [] };
   t.like(chooseDataplane('auto', facts, ['ipip']), { mode: 'kernel-ipip', carries: ['ipip'] });
   const c = chooseDataplane('auto', facts, ['ipip', 'vxlan']);
   t.is(c.mode, 'userspace');

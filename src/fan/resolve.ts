@@ -7,6 +7,7 @@ import type { HostNet } from '../host/ip.js';
 import { bridgeNameFor, checkOverlay, makeFanMap, sliceFor, tunNameFor, vxlanNameFor, FanError } from './fanmap.js';
 import { ENCAP_OVERHEAD, encapSettings } from './encap.js';
 import type { ResolvedFan } from './resolved.js';
+import { checkGatewaysFree } from './fanctl.js';
 
 /** The IPIP header the underlay has to carry on top of every inner packet. */
 export const IPIP_OVERHEAD = ENCAP_OVERHEAD.ipip;
@@ -52,6 +53,7 @@ export async function resolveFans(specs: readonly FanSpec[], host: HostNet, opts
     };
   });
   throwAll(errors);
+  checkGatewaysFree(results, addrs);
   return results;
 }
 

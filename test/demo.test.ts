@@ -13,6 +13,9 @@ test('fand demo builds a fan of 2 hosts, every container reaches every other, an
   t.regex(out.stdout, /All containers reach each other through the Fan\./);
   t.regex(out.stdout, /TCP 8 MiB 250\.1\.10\.11 -> 250\.2\.10\.11: intact/);
   t.notRegex(out.stdout, /FAIL/);
+  // Only this demo's namespaces: another test may run a demo of its own at the same time.
+  const prefix = /\(namespaces (\S+)-\*\)/.exec(out.stdout)?.[1];
+  t.truthy(prefix, out.stdout);
   const after = await new Promise<string>((r) => execFile('ip', ['netns', 'list'], (_e, o) => r(o)));
-  t.false(after.split('\n').some((l) => l.startsWith('demo') && !before.includes(l)), 'demo namespaces left behind');
+  t.false(after.split('\n').some((l) => l.startsWith(`${prefix}-`) && !before.includes(l)), 'demo namespaces left behind');
 });

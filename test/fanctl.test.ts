@@ -10,6 +10,11 @@ import type { ResolvedFan } from '../src/fan/resolved.js';
 import { ip } from './helpers/packets.js';
 import { tempNetns } from './helpers/netns.js';
 import { fand } from './helpers/fand-cli.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { checkFans, parseFanFile } from '../src/config/fanfile.js';
+import { formatCidr } from '../src/fan/ipv4.js';
 
 const run = promisify(execFile);
 const net = (t: string) => parseNetwork(t, 'test');
@@ -52,4 +57,54 @@ test('fand plan on a host fanctl configured: exit 2 naming fanctl\'s bridge; wit
   const adopted = await fand(['plan', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16', '--bridge', 'fan-250'], ns);
   t.is(adopted.code, 0, adopted.stderr);
   t.regex(adopted.stdout, /bridge fan-250 250\.3\.4\.1/);
+});
+
+// Ubuntu's files, as Ubuntu wrote them.
+// cloud-init's fan module writes its `config` text verbatim to /etc/network/fan; this is the example of its docs.
+const CLOUD_INIT = `# fan 240
+10.0.0.0/8 eth0/16 dhcp
+10.0.0.0/8 eth1/16 dhcp off
+# fan 241
+241.0.0.0/8 eth0/16 dhcp
+`;
+
+test('the example of cloud-init\'s fan module reads as written: two fans, the alternative one off', (t) => {
+  const specs = parseFanFile(CLOUD_INIT, '/etc/network/fan');
+  t.deepEqual(specs.map((s) => [formatCidr(s.overlay), s.underlay.text, s.dhcp, s.off, s.source]), [
+    ['10.0.0.0/8', 'eth0/16', true, false, '/etc/network/fan:2'],
+    ['10.0.0.0/8', 'eth1/16', true, true, '/etc/network/fan:3'],
+    ['241.0.0.0/8', 'eth0/16', true, false, '/etc/network/fan:5'],
+  ]);
+  t.notThrows(() => checkFans(specs), 'the same overlay twice is fine when one is off');
+});
+
+test('fanctl\'s own forms: the overlay as its first octet, a bare host address, auto; debug is refused with why', (t) => {
+  const specs = parseFanFile([
+    '250 172.16.3.4 dhcp',                                  // fanctl 0.3: overlay 250 = 250.0.0.0/8, underlay /16
+    '\t10.0.0.0/8\tdefault/20   host-reserve 3 bridge fan-10 auto',
+    '  241 eth1 off',
+  ].join('\n'), 'fan');
+  t.deepEqual(specs.map((s) => [formatCidr(s.overlay), s.underlay.text, s.underlay.prefix, s.dhcp, s.hostReserve, s.bridge, s.off]), [
+    ['250.0.0.0/8', '172.16.3.4', 16, true, 1, undefined, false],
+    ['10.0.0.0/8', 'default/20', 20, false, 3, 'fan-10', false],
+    ['241.0.0.0/8', 'eth1', 16, false, 1, undefined, true],
+  ]);
+  t.throws(() => parseFanFile('250.0.0.0/8 eth0/16 debug\n', 'fan'), { message: /^fan:1: option 'debug' is fanctl's dry run .*remove it from the line$/ });
+  t.throws(() => parseFanFile('256 eth0/16\n', 'fan'), { message: /^fan:1: overlay .*256/ });
+});
+
+test('fand plan reads cloud-init\'s file on a host with eth0 (the off line needs no eth1)', async (t) => {
+  const ns = await tempNetns(t, 'ci-fan');
+  await run('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
+  await run('ip', ['-n', ns, 'addr', 'add', '172.16.3.4/16', 'dev', 'eth0']);
+  const file = join(mkdtempSync(join(tmpdir(), 'fand-ci-')), 'fan');
+  writeFileSync(file, CLOUD_INIT);
+  t.teardown(() => rmSync(dirname(file), { recursive: true, force: true }));
+  const r = await fand(['plan', '--config', file, '--json', '--no-nat'], ns);
+  t.is(r.code, 0, r.stderr);
+  const plan = JSON.parse(r.stdout) as { fans: { overlay: string; slice: string; bridge: string; dhcp: boolean }[] };
+  t.deepEqual(plan.fans.map((f) => [f.overlay, f.slice, f.bridge, f.dhcp]), [
+    ['10.0.0.0/8', '10.3.4.0/24', 'fan-10-3-4', true],
+    ['241.0.0.0/8', '241.3.4.0/24', 'fan-241-3-4', true],
+  ]);
 });

@@ -5,7 +5,10 @@
 //                    [type ipip|vxlan] [vxlan-port N] [vni N]        # comment
 //
 // One fan per line, fields separated by whitespace, options in any order
-// after the two addresses.
+// after the two addresses. As Ubuntu's fanctl reads it, OVERLAY may also be
+// its first octet alone (250 = 250.0.0.0/8), and `auto` (which `fanctl up -a`
+// appends) may follow; cloud-init's fan module writes its `config` text here
+// verbatim.
 
 import {
   FanError,
@@ -120,17 +123,31 @@ export function parseFanFile(text: string, fileName: string): FanSpec[] {
  * Parses one fan from its fields (a file line split on whitespace, or the
  * command line's arguments). Throws FanError; the caller adds the location.
  */
+/**
+ * fanctl also takes an overlay given as its first octet alone, meaning that
+ * /8 ("250" is 250.0.0.0/8: networks_decode() in ubuntu-fan's fanctl).
+ */
+function fanctlOverlay(text: string): string {
+  return /^(0|[1-9]\d{0,2})$/.test(text) ? `${text}.0.0.0/8` : text;
+}
+
 export function parseFanLine(tokens: readonly string[], source: string): FanSpec {
   const [overlayText, underlayText, ...options] = tokens;
   if (overlayText === undefined || underlayText === undefined) {
     throw new FanError('expected OVERLAY UNDERLAY [options], e.g. 250.0.0.0/8 eth0/16');
   }
-  const overlay = parseNetwork(overlayText, 'overlay');
+  const overlay = parseNetwork(fanctlOverlay(overlayText), 'overlay');
   const underlay = parseUnderlay(underlayText);
   const spec: FanSpec = { overlay, underlay, dhcp: false, hostReserve: 1, off: false, source };
   const seen = new Set<string>();
   for (let k = 0; k < options.length; k++) {
     const opt = options[k]!;
+    // `fanctl up -a` appends "auto" to every line it reads (it marks the
+    // bridges `fanctl down -a` removes): a file may carry it; it changes nothing here.
+    if (opt === 'auto') continue;
+    if (opt === 'debug') {
+      throw new FanError("option 'debug' is fanctl's dry run (it prints what it decoded and configures nothing): remove it from the line");
+    }
     if (opt !== 'dhcp' && opt !== 'off' && !Object.hasOwn(VALUED, opt)) {
       throw new FanError(`unknown option '${opt}' (${KNOWN})`);
     }

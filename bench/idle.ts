@@ -18,15 +18,16 @@
 // measured the same way in the same run, and the ratios are printed.
 //   npm run build && node dist/bench/idle.js [--seconds 60] [--dataplane userspace]
 //        [--repeat 5] [--compare /path/to/other/bin/fand.js] [--json FILE]
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
-import { FAND_BIN, Lab, OVERLAY } from '../src/demo/lab.js';
+import { FAND_BIN, Lab } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { NetlinkEvents, type HostEvent } from '../src/host/netlink/events.js';
 import { formatIpv4 } from '../src/fan/ipv4.js';
 import { ForkCounter } from './forks.js';
+import { cpuTicks, startFand, stopFand, TICK_MS, waitFor } from './daemon.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -37,65 +38,6 @@ const { values: opts } = parseArgs({
 const SECONDS = Number(opts.seconds ?? 60);
 const REPEAT = Number(opts.repeat ?? 5);
 const DATAPLANE = opts.dataplane ?? 'userspace';
-const TICK_MS = 10; // USER_HZ = 100 on Linux (sysconf(_SC_CLK_TCK))
-
-interface Daemon { child: ChildProcess; logs: Record<string, unknown>[] }
-
-async function startFand(bin: string, ns: string): Promise<Daemon> {
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, bin, 'run', '--overlay', OVERLAY, '--underlay', 'eth0/16',
-    '--dataplane', DATAPLANE, '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const logs: Record<string, unknown>[] = [];
-  let buf = '';
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`fand (${bin}) in ${ns} not up in 30 s: ${err}`)), 30_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        try { const o = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>; logs.push(o); if (o['msg'] === 'fand is up') { clearTimeout(timer); resolve(); } } catch { /* not JSON */ }
-        buf = buf.slice(nl + 1);
-      }
-    });
-    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`fand (${bin}) exited ${code}: ${err}`)); });
-  });
-  return { child, logs };
-}
-
-async function stopFand(d: Daemon): Promise<void> {
-  if (d.child.exitCode !== null) return;
-  const gone = new Promise((r) => d.child.once('exit', r));
-  d.child.kill('SIGTERM');
-  const t = setTimeout(() => d.child.kill('SIGKILL'), 15_000);
-  await gone;
-  clearTimeout(t);
-}
-
-/** CPU ticks of a process: its own, its reaped children's, and (recursively) its live children's. */
-function cpuTicks(pid: number, withReaped = true): number {
-  let stat: string;
-  try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return 0; }
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields after "(comm) ": state=0 ... utime=11 stime=12 cutime=13 cstime=14
-  let ticks = Number(f[11]) + Number(f[12]) + (withReaped ? Number(f[13]) + Number(f[14]) : 0);
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    let kids = '';
-    try { kids = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8'); } catch { continue; }
-    for (const k of kids.split(' ').filter(Boolean)) ticks += cpuTicks(Number(k));
-  }
-  return ticks;
-}
-
-async function waitFor<T>(what: string, capMs: number, f: () => T | undefined): Promise<T> {
-  const until = Date.now() + capMs;
-  for (;;) {
-    const v = f();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`${what}: not within ${capMs} ms`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 
 interface Result { cpuSecondsPer30s: number; processes: number; threads: number; neighbourMs: number[]; underlayMs: number[] }
 
@@ -104,8 +46,8 @@ async function measure(bin: string, label: string): Promise<Result> {
   try {
     await lab.build(2, 1);
     const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-    const d2 = await startFand(bin, h2.ns);
-    const d1 = await startFand(bin, h1.ns);
+    const d2 = await startFand(bin, h2.ns, DATAPLANE);
+    const d1 = await startFand(bin, h1.ns, DATAPLANE);
     for (const h of lab.hosts) await lab.attachContainers(h);
     if (!await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 3, 3)) throw new Error('no traffic through the fan');
     const pid = d1.child.pid!;

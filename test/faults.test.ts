@@ -86,7 +86,9 @@ test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a 
   t.teardown(() => lab.destroy());
   await lab.build(2, 1);
   const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-  for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1']); await lab.attachContainers(h); }
+  // Debug logs: the daemon says when it applied each neighbour event, so the test waits for that, not for a time.
+  for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1', '--log-level', 'debug']); await lab.attachContainers(h); }
+  const applied = (what: RegExp, from: number) => lab.waitForLog(h1, what, undefined, from);
   // logged once the workers are up, before startFand returned
   t.truthy(h1.fand!.logs.find((l) => /^outbound IPIP: direct sends \(AF_PACKET\) to the next hops the kernel has resolved on eth0/.test(String(l['msg']))));
   const c1 = h1.containers[0]!.ns;
@@ -98,34 +100,37 @@ test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a 
   };
   // The first packets resolve 172.16.2.10 through the kernel; then the workers send directly.
   t.true(await lab.ping(c1, c2, 3));
-  await new Promise((r) => setTimeout(r, 1500));
+  await applied(/^netlink: neighbour 172\.16\.2\.10 \S+ [0-9a-f:]{17}: direct sends/, 0);
+  await inNs(c1, 'ping', ['-c', '1', '-W', '2', '-q', c2]); // a STALE entry's one packet through the kernel
   let before = await txOf();
   await inNs(c1, 'ping', ['-c', '20', '-i', '0.05', '-q', c2]);
   let after = await txOf();
   t.is(after.tx - before.tx, 20, 'every echo request sent');
   t.is(after.direct - before.direct, 20, 'all of them directly');
   // The kernel forgets the neighbour: its packets go through the kernel, which resolves it again.
+  let mark = h1.fand!.logs.length;
   await run('ip', ['-n', h1.ns, 'neigh', 'flush', 'dev', 'eth0']);
-  await new Promise((r) => setTimeout(r, 1500));
+  await applied(/^netlink: neighbour 172\.16\.2\.10 .*: through the kernel/, mark);
+  mark = h1.fand!.logs.length;
   before = await txOf();
   t.true(await lab.ping(c1, c2, 1));
   after = await txOf();
   t.is(after.direct - before.direct, 0, 'no direct send without a kernel entry');
-  await new Promise((r) => setTimeout(r, 1500));
+  await applied(/^netlink: neighbour 172\.16\.2\.10 REACHABLE [0-9a-f:]{17}: direct sends/, mark);
   before = await txOf();
   await inNs(c1, 'ping', ['-c', '5', '-i', '0.05', '-q', c2]);
   after = await txOf();
   t.is(after.direct - before.direct, 5, 'direct again once the kernel has resolved it');
   // Host 2's underlay gets a new Ethernet address: frames to the old one are not its own. Once
   // host 2 speaks ARP (here: it resolves host 1), host 1's kernel learns the new address, and
-  // the direct sends follow within a refresh.
+  // the direct sends follow at the kernel's event.
   await run('ip', ['-n', h2.ns, 'link', 'set', 'eth0', 'address', '02:00:00:00:99:99']);
   t.true(await lab.silent(c1, c2, 1), 'the old Ethernet address no longer reaches host 2');
   await run('ip', ['-n', h2.ns, 'neigh', 'flush', 'dev', 'eth0']);
   await inNs(h2.ns, 'ping', ['-c', '1', '-W', '2', '172.16.1.10']);
   const neigh = (await run('ip', ['-n', h1.ns, 'neigh', 'show', '172.16.2.10'])).stdout;
   t.regex(neigh, /02:00:00:00:99:99/);
-  await new Promise((r) => setTimeout(r, 1500));
+  await applied(/^netlink: neighbour 172\.16\.2\.10 \S+ 02:00:00:00:99:99: direct sends/, 0);
   before = await txOf();
   t.true(await lab.ping(c1, c2, 3));
   after = await txOf();

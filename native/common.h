@@ -130,6 +130,7 @@ napi_value netlink_request(napi_env env, napi_callback_info info);
 napi_value netlink_open(napi_env env, napi_callback_info info);
 napi_value netlink_join(napi_env env, napi_callback_info info);
 napi_value netlink_port_id(napi_env env, napi_callback_info info);
+napi_value str_error(napi_env env, napi_callback_info info);
 napi_value netlink_send(napi_env env, napi_callback_info info);
 napi_value netlink_recv(napi_env env, napi_callback_info info);
 napi_value netlink_watch(napi_env env, napi_callback_info info);

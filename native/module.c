@@ -35,6 +35,7 @@ NAPI_MODULE_INIT() {
       FN("netlinkOpen", netlink_open),
       FN("netlinkJoin", netlink_join),
       FN("netlinkPortId", netlink_port_id),
+      FN("strerror", str_error),
       FN("netlinkSend", netlink_send),
       FN("netlinkRecv", netlink_recv),
       FN("netlinkWatch", netlink_watch),

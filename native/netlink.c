@@ -196,6 +196,19 @@ napi_value netlink_join(napi_env env, napi_callback_info info) {
   return ret_undefined(env);
 }
 
+// strerror(errno): the C library's words for an errno, as iproute2 prints
+// them after "RTNETLINK answers: " (teardown recognises some of them).
+napi_value str_error(napi_env env, napi_callback_info info) {
+  args_t a;
+  int32_t err;
+  if (args_init(env, info, "strerror", 1, &a) || arg_int_in(&a, 0, "errno", 0, 4095, &err)) return NULL;
+  char buf[256];
+  const char *text = strerror_r(err, buf, sizeof buf);  // GNU: returns the text
+  napi_value out;
+  if (napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &out) != napi_ok) return NULL;
+  return out;
+}
+
 // netlinkPortId(fd): the port id the kernel gave the socket (nl_pid of
 // getsockname): replies to its requests carry it; events caused by other
 // sockets' requests carry theirs.

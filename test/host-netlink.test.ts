@@ -15,6 +15,7 @@ import { decodeEvent, NetlinkEvents, type HostEvent } from '../src/host/netlink/
 import { NetlinkSocket } from '../src/host/netlink/socket.js';
 import { Rtnetlink } from '../src/host/netlink/rtnl.js';
 import { LinuxHost } from '../src/host/ip.js';
+import { changeMessage, parseIpWords } from '../src/host/netlink/change.js';
 import { formatIpv4 } from '../src/fan/ipv4.js';
 import { tempNetns } from './helpers/netns.js';
 
@@ -222,4 +223,103 @@ test('a request answered with an error names it and the kernel\'s reason; a clos
   sock.close();
   await t.throwsAsync(sock.request('after close', (seq) => buildMessage(18, 1, seq, ifinfo)), { message: /closed/ });
   t.throws(() => new NetlinkSocket({ netns: 'no-such-netns-here' }), { message: /no-such-netns-here/ });
+});
+
+// ---------------------------------------------------------------------------
+// Changes: the same commands through rtnetlink and through `ip -batch` leave
+// two namespaces alike; errors read as ip's.
+
+const CHANGES: string[][] = [
+  ['link', 'add', 'fanbr0', 'address', '02:fa:fa:01:0a:00', 'type', 'bridge'],
+  ['link', 'set', 'dev', 'fanbr0', 'mtu', '1480', 'up'],
+  ['link', 'set', 'dev', 'va', 'master', 'fanbr0', 'mtu', '1480', 'txqueuelen', '4096', 'up'],
+  ['addr', 'add', '250.1.10.1/24', 'dev', 'fanbr0'],
+  ['addr', 'add', '10.3.0.1/16', 'dev', 'vb'],
+  ['link', 'set', 'dev', 'vb', 'up'],
+  ['route', 'replace', '250.0.0.0/8', 'dev', 'vb', 'src', '250.1.10.1'],
+  ['route', 'replace', '250.0.0.0/8', 'dev', 'vb', 'src', '250.1.10.1'],
+  ['route', 'replace', '10.99.0.0/16', 'dev', 'vb'],
+  ['rule', 'add', 'iif', 'vb', 'blackhole', 'pref', '90'],
+  ['link', 'set', 'dev', 'fanbr0', 'address', '02:fa:fa:01:0a:01'],
+  ['route', 'del', '10.99.0.0/16', 'dev', 'vb'],
+  ['addr', 'del', '10.3.0.1/16', 'dev', 'vb'],
+  ['link', 'set', 'dev', 'va', 'nomaster'],
+  ['link', 'set', 'dev', 'va', 'master', 'fanbr0'],
+];
+
+async function snapshot(ns: string): Promise<unknown> {
+  const j = async (...args: string[]) => JSON.parse((await ip(ns, '-j', ...args)).stdout) as Record<string, unknown>[];
+  const pick = (o: Record<string, unknown>, keys: string[]) => Object.fromEntries(keys.filter((k) => k in o).map((k) => [k, o[k]]));
+  return {
+    links: (await j('-d', 'link', 'show')).map((l) => pick(l, ['ifname', 'flags', 'mtu', 'master', 'address', 'txqlen', 'operstate'])),
+    addrs: (await j('-4', 'addr', 'show')).map((a) => ({ ifname: a['ifname'], addr: (a['addr_info'] as Record<string, unknown>[]).map((x) => pick(x, ['local', 'prefixlen', 'scope', 'broadcast'])) })),
+    routes: await j('-4', 'route', 'show', 'table', 'all'),
+    rules: await j('-4', 'rule', 'show'),
+  };
+}
+
+test('changes over rtnetlink leave the host as ip -batch leaves it; unknown commands still go to ip', async (t) => {
+  const viaNetlink = await tempNetns(t, 'nlchg');
+  const viaIp = await tempNetns(t, 'ipchg');
+  for (const ns of [viaNetlink, viaIp]) {
+    await ip(ns, 'link', 'add', 'va', 'address', '02:00:00:00:00:0a', 'type', 'veth', 'peer', 'name', 'vb', 'address', '02:00:00:00:00:0b');
+  }
+  const host = new LinuxHost(viaNetlink);
+  for (const c of CHANGES) {
+    t.truthy(parseIpWords(c), `${c.join(' ')} is sent over rtnetlink`);
+    await host.apply([c]);
+  }
+  execFileSync('ip', ['-n', viaIp, '-batch', '-'], { input: CHANGES.map((c) => c.join(' ')).join('\n') + '\n' });
+  t.deepEqual(await snapshot(viaNetlink), await snapshot(viaIp));
+  // Outside the grammar: ip -batch does it (here: a tuntap and a next hop).
+  for (const c of [['tuntap', 'add', 'mode', 'tun', 'name', 'tq0'], ['nexthop', 'add', 'id', '7', 'dev', 'vb'], ['route', 'replace', '10.5.0.0/16', 'via', '10.3.0.9', 'dev', 'vb']]) {
+    t.is(parseIpWords(c), undefined, c.join(' '));
+  }
+  await host.apply([['tuntap', 'add', 'mode', 'tun', 'name', 'tq0']]);
+  t.true((await host.links()).some((l) => l.name === 'tq0' && l.kind === 'tun'));
+  await host.apply([['link', 'del', 'dev', 'fanbr0']]);
+  t.false((await host.links()).some((l) => l.name === 'fanbr0'));
+});
+
+test('failed changes read as ip\'s own errors (teardown recognises "already gone" by them); -force goes on past them', async (t) => {
+  const ns = await tempNetns(t, 'nlfail');
+  await ip(ns, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+  // A main table with a route in it (in a namespace without one, the kernel says "FIB table does not exist").
+  await ip(ns, 'addr', 'add', '10.2.0.1/24', 'dev', 'va');
+  await ip(ns, 'link', 'set', 'va', 'up');
+  const host = new LinuxHost(ns);
+  const ipSays = async (c: string[]) => { try { await ip(ns, ...c); return ''; } catch (e) { return String((e as { stderr: string }).stderr).trim(); } };
+  // [command, fand's message, ip's]: where the kernel gives an extended-ACK text, ip prints only that
+  // ("Error: ipv4: Address not found."); fand prints strerror and the text, so teardown's patterns match.
+  const cases: [string[], RegExp, RegExp][] = [
+    [['route', 'del', '250.0.0.0/8', 'dev', 'va'], /RTNETLINK answers: No such process/, /No such process/],
+    [['rule', 'del', 'iif', 'va', 'blackhole', 'pref', '90'], /RTNETLINK answers: No such file or directory/, /No such file or directory/],
+    [['addr', 'del', '10.9.9.9/24', 'dev', 'va'], /RTNETLINK answers: Cannot assign requested address \(ipv4: Address not found\)/, /Cannot assign requested address|Address not found/],
+    [['link', 'del', 'dev', 'nosuch0'], /Cannot find device "nosuch0"/, /Cannot find device "nosuch0"/],
+    [['link', 'set', 'dev', 'va', 'master', 'nosuch1'], /Cannot find device "nosuch1"/, /"nosuch1" is wrong: Device does not exist/],
+    [['addr', 'add', '10.1.1.1/24', 'dev', 'nosuch2'], /Cannot find device "nosuch2"/, /Cannot find device "nosuch2"/],
+  ];
+  for (const [c, ours, theirs] of cases) {
+    const err = await host.apply([c]).then(() => undefined, (e: Error) => e.message);
+    t.regex(err ?? '(no error)', ours, c.join(' '));
+    t.regex(await ipSays(c), theirs, `ip itself: ${c.join(' ')}`);
+  }
+  await host.apply([['addr', 'add', '10.1.1.1/24', 'dev', 'va']]);
+  await t.throwsAsync(host.apply([['addr', 'add', '10.1.1.1/24', 'dev', 'va']]), { message: /^ip addr add 10\.1\.1\.1\/24 dev va: RTNETLINK answers: File exists/ });
+  // -force: every command is tried, the first error is reported.
+  await t.throwsAsync(host.apply([['route', 'del', '250.0.0.0/8', 'dev', 'va'], ['addr', 'del', '10.1.1.1/24', 'dev', 'va']], { force: true }), { message: /No such process/ });
+  t.deepEqual((await host.addresses()).find((a) => a.name === 'va')!.addresses.map((a) => a.prefix), [24], 'only 10.2.0.1/24 is left');
+});
+
+test('fuzz: the change grammar never throws on any words, and what it accepts builds well-formed messages', (t) => {
+  const word = fc.oneof(fc.constantFrom('link', 'add', 'set', 'del', 'dev', 'addr', 'route', 'replace', 'rule', 'iif', 'blackhole', 'pref', 'mtu', 'txqueuelen',
+    'address', 'master', 'nomaster', 'up', 'down', 'type', 'bridge', 'src', 'default', 'br0', '10.0.0.1/24', '10.0.0.0/8', '02:00:00:00:00:01', '1480', '90', '4294967296'), fc.string({ maxLength: 20 }));
+  fc.assert(fc.property(fc.array(word, { maxLength: 12 }), (words) => {
+    const c = parseIpWords(words);
+    if (!c) return true;
+    const msg = changeMessage(c, 1, () => 3);
+    const [m, ...rest] = parseMessages(msg);
+    return rest.length === 0 && m !== undefined && m.payload.length + 16 === msg.length;
+  }), { numRuns: 5000 });
+  t.pass();
 });

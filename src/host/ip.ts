@@ -1,5 +1,6 @@
 // The host's network configuration: read over rtnetlink (host/netlink/),
-// changed through iproute2's `ip -batch`. Everything that touches the
+// changed over rtnetlink where host/netlink/change.ts knows the command and
+// through iproute2's `ip -batch` otherwise. Everything that touches the
 // host's network stack goes through the `HostNet` interface so that
 // `fand plan` and the tests can use a fake.
 import { spawn } from 'node:child_process';
@@ -9,6 +10,9 @@ import { formatIpv4 } from '../fan/ipv4.js';
 import { detectNat, type Nat } from './nat.js';
 import { RT_TABLE_MAIN, type NlLink } from './netlink/codec.js';
 import { Rtnetlink } from './netlink/rtnl.js';
+import { changeMessage, devicesOf, NoSuchDevice, parseIpWords, type Change } from './netlink/change.js';
+import { NetlinkError } from './netlink/socket.js';
+import { native } from '../native/index.js';
 
 export interface TunInfo {
   readonly multiQueue: boolean;
@@ -78,8 +82,9 @@ export function routeDst(dst: number, len: number): string {
 
 /**
  * The real host. Reads go over rtnetlink (host/netlink/rtnl.ts): no process,
- * a dump each. Changes go through `ip -batch`, one process per batch: they
- * happen at start-up, reload and repair only, never while nothing changes.
+ * a dump each. Changes (start-up, reload and repair only, never while
+ * nothing changes) go over rtnetlink too, except tuntap, next hops and the
+ * bulk slice routes, which go to one `ip -batch` per list.
  * With `netns`, reads and changes are made in that named namespace (tests
  * use this; sysctls are always those of fand's own namespace).
  */
@@ -130,8 +135,40 @@ export class LinuxHost implements HostNet {
     return (await this.routes()).find((r) => r.dst === 'default')?.dev;
   }
 
-  apply(commands: readonly string[][], opts: { force?: boolean } = {}): Promise<void> {
-    if (commands.length === 0) return Promise.resolve();
+  /**
+   * Changes the host. When every command is in the grammar of
+   * host/netlink/change.ts, each is sent as the rtnetlink request `ip` would
+   * send, in order, without a process; errors read as `ip`'s own ("Cannot
+   * find device", "RTNETLINK answers: ..."). Anything else (tuntap, next hops,
+   * the bulk slice routes) goes to one `ip -batch` for the whole list.
+   */
+  async apply(commands: readonly string[][], opts: { force?: boolean } = {}): Promise<void> {
+    if (commands.length === 0) return;
+    const changes = commands.map(parseIpWords);
+    if (changes.every((c): c is Change => c !== undefined)) return this.applyNetlink(changes, commands, opts.force ?? false);
+    return this.ipBatch(commands, opts);
+  }
+
+  private async applyNetlink(changes: readonly Change[], commands: readonly string[][], force: boolean): Promise<void> {
+    let index: Map<string, number> | undefined;
+    let first: HostNetError | undefined;
+    for (const [i, c] of changes.entries()) {
+      const words = `ip ${commands[i]!.join(' ')}`;
+      try {
+        if (devicesOf(c).length > 0) index ??= new Map((await this.rtnl.links()).map((l) => [l.name, l.index]));
+        await this.rtnl.change(words, (seq) => changeMessage(c, seq, (n) => index!.get(n)));
+      } catch (e) {
+        const err = new HostNetError(`${words}: ${e instanceof NoSuchDevice ? e.message : `RTNETLINK answers: ${rtnlText(e)}`}`);
+        if (!force) throw err;
+        first ??= err;
+      }
+      // Names and indexes change with links added or deleted: read again when next needed.
+      if (c.kind === 'link-add-bridge' || c.kind === 'link-del') index = undefined;
+    }
+    if (first) throw first;
+  }
+
+  private ipBatch(commands: readonly string[][], opts: { force?: boolean }): Promise<void> {
     // One process for the whole batch; `-force` is not used, so the first
     // failing line stops it and its message names the line.
     let lines: string[];
@@ -212,6 +249,12 @@ export function linkInfos(links: readonly NlLink[]): LinkInfo[] {
     mac: l.mac,
     tun: l.tun ? { multiQueue: l.tun.multiQueue, persist: l.tun.persist, vnetHdr: l.tun.vnetHdr, pi: l.tun.pi, type: l.tun.type } : undefined,
   }));
+}
+
+/** The words `ip` prints after "RTNETLINK answers: ": strerror, and the kernel's extended-ACK text when it gave one. */
+function rtnlText(e: unknown): string {
+  if (e instanceof NetlinkError && e.errno > 0) return `${native.strerror(e.errno)}${e.kernelMessage ? ` (${e.kernelMessage})` : ''}`;
+  return (e as Error).message;
 }
 
 export function sysctlPath(key: string): string {

@@ -200,6 +200,8 @@ export interface Native {
   netlinkJoin(fd: number, group: number): void;
   /** The socket's port id (nl_pid): replies to its own requests carry it. */
   netlinkPortId(fd: number): number;
+  /** The C library's words for an errno (strerror), e.g. "No such process". */
+  strerror(errno: number): string;
   /** Sends one datagram (complete netlink messages) to the kernel. */
   netlinkSend(fd: number, msg: Uint8Array): void;
   /**

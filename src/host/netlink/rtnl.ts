@@ -75,6 +75,11 @@ export class Rtnetlink {
     }
   }
 
+  /** Sends one change request (built with the sequence number given) and waits for its ACK; rejects with the kernel's error. */
+  async change(what: string, build: (seq: number) => Uint8Array): Promise<void> {
+    await this.socket().request(what, build);
+  }
+
   close(): void {
     this.sock?.close();
     this.sock = undefined;

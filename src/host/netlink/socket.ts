@@ -20,7 +20,8 @@ const DUMP_TRIES = 3;
 const LE = endianness() === 'LE';
 
 export class NetlinkError extends Error {
-  constructor(message: string, readonly errno: number, readonly code?: string) { super(message); }
+  /** @param kernelMessage the kernel's extended-ACK text, when it gave one. */
+  constructor(message: string, readonly errno: number, readonly code?: string, readonly kernelMessage?: string) { super(message); }
 }
 
 export interface NetlinkSocketOptions {
@@ -166,7 +167,7 @@ export class NetlinkSocket {
     if (m.type === NLMSG_ERROR) {
       const e = decodeError(m);
       if (!e || e.errno === 0) { this.finish(p); return; }
-      this.finish(p, new NetlinkError(`${p.what}: ${e.message ? `${e.message}: ` : ''}${errnoText(e.errno)}`, e.errno));
+      this.finish(p, new NetlinkError(`${p.what}: ${e.message ? `${e.message}: ` : ''}${errnoText(e.errno)}`, e.errno, undefined, e.message));
       return;
     }
     if (m.type === NLMSG_DONE) {

@@ -8,6 +8,7 @@ import { OVERLAY } from '../src/demo/lab.js';
 /** USER_HZ = 100 on Linux (sysconf(_SC_CLK_TCK)): /proc times are in 10 ms ticks. */
 export const TICK_MS = 10;
 
+/** `logs[i].time` is epoch ms (fand writes ISO 8601; older checkouts wrote epoch ms). */
 export interface Daemon { child: ChildProcess; logs: Record<string, unknown>[] }
 
 /** Starts fand and resolves once it is up (300 s cap: kernel-ipip in UML installs thousands of routes). */
@@ -24,7 +25,7 @@ export async function startFand(bin: string, ns: string, dataplane: string, extr
       buf += d.toString();
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        try { const o = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>; logs.push(o); if (o['msg'] === 'fand is up') { clearTimeout(timer); resolve(); } } catch { /* not JSON */ }
+        try { const o = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>; if (typeof o['time'] === 'string') o['time'] = Date.parse(o['time']); logs.push(o); if (o['msg'] === 'fand is up') { clearTimeout(timer); resolve(); } } catch { /* not JSON */ }
         buf = buf.slice(nl + 1);
       }
     });

@@ -68,7 +68,7 @@ test.serial('on a terminal, --log-format json: JSON lines with ISO time', async 
   t.regex(records[records.length - 1]!.msg, /^fand stopped/);
 });
 
-test.serial('not a terminal: JSON by default; --log-level debug logs every ip command and the configuration read', async (t) => {
+test.serial('not a terminal: JSON by default; --log-level debug logs every host change and the configuration read', async (t) => {
   const lab = new Lab(Lab.uniquePrefix('logd'));
   t.teardown(() => lab.destroy());
   await lab.build(1, 0);
@@ -80,16 +80,18 @@ test.serial('not a terminal: JSON by default; --log-level debug logs every ip co
   const f = await lab.startFand(h, ['--workers', '1', '--log-level', 'debug'], 120_000);
   const debug = f.logs.filter((l) => l['level'] === 20).map((l) => String(l['msg']));
   t.true(debug.includes('configuration: 1 fan(s) from the command line'), debug.join('\n'));
-  const linkAdd = new RegExp(`^ip -batch: (link add ${h.bridge} (address [0-9a-f:]+ )?type bridge) \\(ok\\)$`);
+  // Changes go over rtnetlink where fand knows the request (host/netlink/change.ts), else ip -batch: both are logged.
+  const linkAdd = new RegExp(`^(?:rtnetlink|ip -batch): (link add ${h.bridge} (address [0-9a-f:]+ )?type bridge) \\(ok\\)$`);
   t.true(debug.some((m) => linkAdd.test(m)), debug.join('\n'));
-  t.true(debug.some((m) => /^ip -batch: route replace 250\.0\.0\.0\/8 dev ftun-250 src 250\.1\.10\.1 \(ok\)$/.test(m)), debug.join('\n'));
+  t.true(debug.some((m) => /^(?:rtnetlink|ip -batch): route replace 250\.0\.0\.0\/8 dev ftun-250 src 250\.1\.10\.1 \(ok\)$/.test(m)), debug.join('\n'));
+  t.true(debug.some((m) => /^ip -batch: tuntap add mode tun multi_queue vnet_hdr name ftun-250 \(ok\)$/.test(m)), debug.join('\n'));
   t.true(debug.includes('sysctl net.ipv4.ip_forward=1'), debug.join('\n'));
   const batch = f.logs.find((l) => linkAdd.test(String(l['msg'])))!;
   t.deepEqual(batch['commands'], [linkAdd.exec(String(batch['msg']))![1]]);
   t.is(batch['exit'], 0);
   await lab.stopFand(h);
   // teardown commands too
-  t.true(f.logs.some((l) => l['level'] === 20 && String(l['msg']).startsWith(`ip -batch: link del dev ${h.bridge}`)));
+  t.true(f.logs.some((l) => l['level'] === 20 && /^(?:rtnetlink|ip -batch): link del dev /.test(String(l['msg'])) && String(l['msg']).includes(`link del dev ${h.bridge}`)));
 });
 
 test.serial('the underlay down, without carrier, or without its address: the message says which, and the fix', async (t) => {

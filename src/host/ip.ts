@@ -91,7 +91,7 @@ export function routeDst(dst: number, len: number): string {
 export class LinuxHost implements HostNet {
   private readonly rtnl: Rtnetlink;
 
-  /** @param debug told every `ip -batch` run and sysctl written, with its outcome. */
+  /** @param debug told every change (`rtnetlink: WORDS` or `ip -batch: LINES`) and sysctl written, with its outcome. */
   constructor(private readonly netns?: string, private readonly debug?: CommandLog) {
     this.rtnl = new Rtnetlink(netns);
   }
@@ -153,12 +153,18 @@ export class LinuxHost implements HostNet {
     let index: Map<string, number> | undefined;
     let first: HostNetError | undefined;
     for (const [i, c] of changes.entries()) {
-      const words = `ip ${commands[i]!.join(' ')}`;
+      const line = commands[i]!.join(' ');
+      const words = `ip ${line}`;
+      const t0 = process.hrtime.bigint();
+      const told = (exit: number | string) => this.debug?.(`rtnetlink: ${line} (${exit === 0 ? 'ok' : `failed: ${exit}`})`,
+        { commands: [line], lines: 1, exit, ms: Number(process.hrtime.bigint() - t0) / 1e6 });
       try {
         if (devicesOf(c).length > 0) index ??= new Map((await this.rtnl.links()).map((l) => [l.name, l.index]));
         await this.rtnl.change(words, (seq) => changeMessage(c, seq, (n) => index!.get(n)));
+        told(0);
       } catch (e) {
         const err = new HostNetError(`${words}: ${e instanceof NoSuchDevice ? e.message : `RTNETLINK answers: ${rtnlText(e)}`}`);
+        told(err.message.slice(words.length + 2));
         if (!force) throw err;
         first ??= err;
       }

@@ -2,7 +2,9 @@
 // help with every option, --version, mistakes explained in fand's words
 // (never Node's parseArgs text), and the privilege check up front.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { FAND_BIN } from '../src/demo/lab.js';
 import { OPTIONS, VERBS, optionsOf } from '../src/cli/options.js';
@@ -145,4 +147,17 @@ test('root without CAP_NET_RAW: the check reads capabilities, not the uid, and n
   const r = await fandAs(ROOT_NO_NET_RAW, ['run', '--overlay', '250.0.0.0/8', '--underlay', 'eth0/16']);
   t.is(r.code, 4, r.stderr);
   t.regex(r.stderr, /fand must run as root \(CAP_NET_ADMIN, CAP_NET_RAW\): .*this process \(uid 0\) lacks CAP_NET_RAW\./);
+});
+
+test('bin/fand.js in a clone where npm ci has not run says so, instead of a stack trace', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fand-clone-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync(FAND_BIN, join(dir, 'bin', 'fand.js'));
+  copyFileSync(new URL('../../package.json', import.meta.url), join(dir, 'package.json'));
+  const r = await new Promise<{ code: number; stderr: string }>((resolve) => execFile(process.execPath, [join(dir, 'bin', 'fand.js'), '--help'], { timeout: 60_000 },
+    (e, _o, stderr) => resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stderr })));
+  t.is(r.code, 1);
+  t.is(r.stderr, `fand: this checkout is not built (dist/src/cli/main.js and native/build/Release/fand_native.node missing): `
+    + `run npm ci in ${dir}/ first (it builds the addon and compiles the TypeScript), then run ${dir}/bin/fand.js\n`);
 });

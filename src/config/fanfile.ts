@@ -85,7 +85,7 @@ function byLocation(errors: readonly ConfigError[]): ConfigError[] {
 }
 
 /** The options a fan line may carry after its two addresses (fand.conf(5) documents each). */
-export const FAN_LINE_OPTIONS = ['dhcp', 'host-reserve', 'bridge', 'off', 'type', 'vxlan-port', 'vni'] as const;
+export const FAN_LINE_OPTIONS = ['dhcp', 'host-reserve', 'bridge', 'off', 'type', 'vxlan-port', 'vni', 'auto'] as const;
 
 const KNOWN = 'known: dhcp, host-reserve N, bridge NAME, off, type ipip|vxlan, vxlan-port N, vni N';
 /** Options that take a value, and what the value is. */

@@ -66,11 +66,18 @@ test('reload adds and removes fans while a ping flood on the unchanged fan loses
   h1.fand!.child.kill('SIGHUP');
   const rejected = await lab.waitForLog(h1, /^reload rejected/);
   t.regex(String(rejected['msg']), /fan:1: unknown option 'dhcpp'/);
+  // A reload meets the same preflight as start-up and `fand plan`: nothing is changed.
+  writeFileSync(conf, '250.0.0.0/8 eth0/16\n10.0.0.0/8 eth0/16 bridge eth0\n');
+  const mark = h1.fand!.logs.length;
+  h1.fand!.child.kill('SIGHUP');
+  const clash = await lab.waitForLog(h1, /^reload rejected/, undefined, mark);
+  t.regex(String(clash['msg']), /fan:2: bridge eth0: eth0 is the underlay interface/);
+  t.false((await links(h1.ns)).includes('ftun-10'), 'a rejected reload changed the host');
 
   const out = (await flood).stdout;
   // Rejected once, in one message: the running configuration is not re-read behind the operator's back.
   const errors = h1.fand!.logs.filter((l) => (l['level'] as number) >= 50).map((l) => String(l['msg']));
-  t.deepEqual(errors, [String(rejected['msg'])]);
+  t.deepEqual(errors, [String(rejected['msg']), String(clash['msg'])]);
   t.regex(out, /600 packets transmitted, 600 received, 0% packet loss/, out);
   t.true(await lab.ping(a.ns, b.address), 'the running fan stopped after a rejected reload');
   // A clean stop keeps the fan its container is attached to.

@@ -9,6 +9,7 @@ import type { FanSpec } from '../config/fanfile.js';
 import type { FanSummary } from '../plan.js';
 import type { Daemon } from './context.js';
 import { replan } from './prepare.js';
+import { checkHost } from '../host/preflight.js';
 import { bridgesOf, describeKept, planRetirement } from './retire.js';
 import { notify, reloadingMessage } from './notify.js';
 import { statusLine } from './status.js';
@@ -52,6 +53,8 @@ async function apply(d: Daemon, trigger: string, specs: readonly FanSpec[]): Pro
   const diff = fanDiff(d.plan.fans, next.fans);
   d.log.debug({ ...diff, trigger }, `reload plan: added [${diff.added.join(', ')}], removed [${diff.removed.join(', ')}], changed [${diff.changed.join(', ')}]`);
   const had = new Map(d.created.map((c) => [c.resource.id, c]));
+  // The same conflicts `fand plan` and start-up refuse, before anything changes.
+  await checkHost(next, d.host, new Set(had.keys()));
   const now: Created[] = [];
   try {
     await ensure(d.host, next.resources, { owned: had, onCreated: (c) => { now.push(c); }, ...d.ensureLog });

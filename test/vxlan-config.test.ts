@@ -15,7 +15,7 @@ import { resolveFans } from '../src/fan/resolve.js';
 import { hostResources, summarize } from '../src/plan.js';
 import { describe } from '../src/host/resources.js';
 import { UserspaceVxlanDataplane } from '../src/dataplane/userspace-vxlan/index.js';
-import { chooseOffloads } from '../src/dataplane/userspace-vxlan/offload.js';
+import { allowedOffloads, chooseOffloads } from '../src/dataplane/userspace-vxlan/offload.js';
 import { dnsmasqArgs } from '../src/dhcp/dnsmasq.js';
 import { cniConflist, dockerNetwork } from '../src/integrate/index.js';
 import { Lab } from '../src/demo/lab.js';
@@ -99,9 +99,15 @@ test('UDP offloads: chosen per feature, each saying why', (t) => {
   const mid = chooseOffloads({ gso: 0, gro: 0, groGet: 92 });
   t.like(mid, { gso: true, gro: true });
   t.regex(mid.notes.join(' '), /not readable back \(getsockopt: ENOPROTOOPT; needs Linux 5\.12\)/);
-  const off = chooseOffloads({ gso: 0, gro: 0, groGet: 0 }, { gso: false, gro: true });
-  t.like(off, { gso: false, gro: true });
-  t.regex(off.notes.join(' '), /UDP_SEGMENT turned off/);
+  const off = chooseOffloads({ gso: 0, gro: 0, groGet: 0, uso: 0 }, { gso: false, gro: true, uso: false });
+  t.like(off, { gso: false, gro: true, uso: false });
+  t.regex(off.notes.join(' '), /UDP_SEGMENT turned off.*TAP USO turned off/);
+  t.like(chooseOffloads({ gso: 0, gro: 0, groGet: 0, uso: 0 }), { uso: true });
+  t.regex(chooseOffloads({ gso: 0, gro: 0, groGet: 0, uso: 22 }).notes.join(' '), /TAP USO unavailable \(TUNSETOFFLOAD: EINVAL; needs Linux 6\.2\)/);
+  t.false(all.uso, 'not probed: off');
+  t.deepEqual(allowedOffloads({ FAND_UDP_OFFLOAD: 'gso,uso' }), { gso: true, gro: false, uso: true });
+  t.deepEqual(allowedOffloads({ FAND_UDP_OFFLOAD: 'none' }), { gso: false, gro: false, uso: false });
+  t.throws(() => allowedOffloads({ FAND_UDP_OFFLOAD: 'tso' }), { message: /some of gso,gro,uso/ });
 });
 
 test('integrate: a VXLAN fan\'s containers are addressed in the overlay (/8), from the slice\'s range', async (t) => {

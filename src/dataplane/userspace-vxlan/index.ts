@@ -48,15 +48,19 @@ export class UserspaceVxlanDataplane implements Dataplane {
     return [tap(fan.tun, fan.bridge, TAP_MTU, TAP_TXQUEUELEN)];
   }
 
-  /** Which UDP offloads this kernel gives the workers, and why (probed once). */
-  offloadChoice(): OffloadChoice {
-    return (this.offloads ??= chooseOffloads(native.udpProbe(), allowedOffloads()));
+  /**
+   * Which UDP offloads this kernel gives the workers, and why (probed once).
+   * `tapName`: a fan's TAP (it exists once the host is set up), to ask
+   * whether the TAP takes UDP_L4 GSO headers (TUN_F_USO4).
+   */
+  offloadChoice(tapName?: string): OffloadChoice {
+    return (this.offloads ??= chooseOffloads({ ...native.udpProbe(), uso: tapName === undefined ? undefined : probeTapUso(tapName) }, allowedOffloads()));
   }
 
   async start(fans: readonly ResolvedFan[], log: Logger): Promise<void> {
     this.fans = fans;
-    const o = this.offloadChoice();
-    log.info({ offloads: { gso: o.gso, gro: o.gro } }, `VXLAN UDP offloads: ${o.notes.join('; ')}`);
+    const o = this.offloadChoice(fans[0]?.tun);
+    log.info({ offloads: { gso: o.gso, gro: o.gro, uso: o.uso } }, `VXLAN UDP offloads: ${o.notes.join('; ')}`);
     await this.pool.start(fans.map((f) => f.bridge), () => this.workerFans(), log);
     log.info({ workers: this.workers }, `userspace VXLAN dataplane: ${this.workers} worker(s) forwarding`);
   }
@@ -100,5 +104,28 @@ export class UserspaceVxlanDataplane implements Dataplane {
 
   async stop(): Promise<void> {
     await this.pool.stop();
+  }
+}
+
+/**
+ * TUNSETOFFLOAD with TUN_F_USO4|TUN_F_USO6 on a queue of the TAP, then back to the
+ * workers' flags: 0 when the kernel knows USO on TAPs (Linux 6.2, the same
+ * change that taught virtio_net_hdr_to_skb() the UDP_L4 GSO type fand
+ * writes), else the errno (EINVAL before). The workers never ask for USO on
+ * their queues: reads stay without UDP super-frames.
+ */
+function probeTapUso(name: string): number {
+  const { TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO_ECN, TUN_F_USO4, TUN_F_USO6 } = native.constants;
+  let fd: number;
+  try { fd = native.tapOpen(name, true, true); } catch (e) { return (e as NodeJS.ErrnoException).errno ?? -1; }
+  try {
+    // Both or neither: tun's set_offload() takes USO4 and USO6 only together (EINVAL otherwise).
+    native.tunSetOffload(fd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6);
+    native.tunSetOffload(fd, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN);
+    return 0;
+  } catch (e) {
+    return Math.abs((e as NodeJS.ErrnoException).errno ?? 1);
+  } finally {
+    native.close(fd);
   }
 }

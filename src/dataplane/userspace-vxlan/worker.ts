@@ -8,7 +8,8 @@
 //   TAP → frames (TCP super-frames cut into segments) → VXLAN → sendmmsg,
 //         each super-frame's segments in ONE message with UDP_SEGMENT
 //   recvmmsg (UDP_GRO: up to 64 KiB of datagrams of one flow at once) →
-//         validate each VXLAN packet → join consecutive TCP segments →
+//         validate each VXLAN packet → join consecutive TCP segments (and
+//         UDP datagrams, where the TAP takes UDP_L4 GSO headers) →
 //         one writev per frame (or super-frame) to the TAP
 //
 // Counters go to this worker's rows of a shared Float64Array.
@@ -22,7 +23,7 @@ import { VNET_HDR_LEN, writeInboundVnetHeaderTo } from '../packet/vnet.js';
 import { vxlanReuseportProgram } from '../packet/fanout.js';
 import { fragmentChunk, fragmentCount, writeFragmentHeader } from '../packet/fragment.js';
 import { completeChecksum } from '../packet/tso.js';
-import { continuesMerge, finishMerged, InnerCsum, mergeablePayload } from '../packet/gro.js';
+import { continuesMerge, continuesUdpMerge, finishMerged, finishMergedUdp, InnerCsum, mergeablePayload, mergeableUdpPayload } from '../packet/gro.js';
 import { segmentPayload, tcpSegmentCount, vnetU16, VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_NONE, VNET_GSO_TCPV4 } from '../packet/tso.js';
 import {
   decapsulateFrame, encapsulateFrame, ETH_HLEN, fragNeededFrame, sameEthernet, SEGMENT_PREFIX, vniOf,
@@ -47,6 +48,8 @@ export interface UdpOffloads {
   readonly gso: boolean;
   /** UDP_GRO: datagrams of one flow arrive joined. */
   readonly gro: boolean;
+  /** The TAP takes UDP_L4 GSO headers (TUN_F_USO4): inner UDP datagrams of one flow go to the bridge joined. */
+  readonly uso?: boolean;
 }
 
 export interface VxlanWorkerConfig extends LoopConfig<VxlanWorkerFan> {
@@ -74,6 +77,7 @@ const TAP_OFFLOADS = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO_ECN;
 function vxlanForwarder(cfg: VxlanWorkerConfig): Forwarder<VxlanWorkerFan> {
   const counters = new Float64Array(cfg.counters);
   const { gro: useGro } = cfg.offloads;
+  let useUso = cfg.offloads.uso === true;
   let useGso = cfg.offloads.gso;
   let fans: LiveFan[] = [];
   let sockets: RecvSocket[] = [];
@@ -353,10 +357,11 @@ function vxlanForwarder(cfg: VxlanWorkerConfig): Forwarder<VxlanWorkerFan> {
   let np = 0;
   let nw = 0;
   let wFan: LiveFan | undefined;
-  // The open merge: packet index (-1: none), its IPv4 header, merged IPv4
-  // length, gso size, payload so far, the last segment's payload and PSH, and
-  // the offset of its Ethernet header.
+  // The open merge: packet index (-1: none), its protocol (TCP or UDP), its
+  // IPv4 header, merged IPv4 length, gso size, payload so far, the last
+  // segment's payload and PSH.
   let open = -1;
+  let mProto = 0;
   let mIp = 0;
   let mLen = 0;
   let mGso = 0;
@@ -368,7 +373,8 @@ function vxlanForwarder(cfg: VxlanWorkerConfig): Forwarder<VxlanWorkerFan> {
   const closeMerge = (): void => {
     if (open < 0) return;
     const vAt = wSpans[2 * wPkts[2 * open]!]!;
-    if (wSegs[open]! > 1) finishMerged(inRing, mIp, mLen, mGso, inRing, vAt, ETH_HLEN);
+    if (wSegs[open]! > 1 && mProto === 6) finishMerged(inRing, mIp, mLen, mGso, inRing, vAt, ETH_HLEN);
+    else if (wSegs[open]! > 1) finishMergedUdp(inRing, mIp, mLen, mGso, inRing, vAt, ETH_HLEN);
     else writeInboundVnetHeaderTo(inRing, mIp, mLen, wFan!.ctx.mtu, inRing, vAt, ETH_HLEN);
     open = -1;
   };
@@ -387,6 +393,11 @@ function vxlanForwarder(cfg: VxlanWorkerConfig): Forwarder<VxlanWorkerFan> {
     for (let i = done; i < np; i++) unsent += wSegs[i]!;
     // A failed write is counted as one packet: which one failed is not known.
     counters[b + Drop.InTunError]! += tapStatus[0]!;
+    if (tapStatus[0]! > 0 && tapStatus[1] === EINVAL && useUso) {
+      // The probe said the TAP takes UDP_L4 GSO headers; this kernel says otherwise.
+      useUso = false;
+      note('tap-uso-refused', `VXLAN: the TAP refused a UDP super-packet (EINVAL); worker ${cfg.index} now writes UDP datagrams one by one`);
+    }
     counters[b + Drop.InQueueFull]! += unsent;
     counters[b + Traffic.RxPackets]! += segs - tapStatus[0]!;
     counters[b + Traffic.RxBytes]! += bytes;
@@ -442,11 +453,14 @@ function vxlanForwarder(cfg: VxlanWorkerConfig): Forwarder<VxlanWorkerFan> {
       const count = fragmentCount(inRing, ip, ipLen, f.ctx.mtu);
       if (count > 0) { fragmentsIn(f, e, ip, count); return; }
     }
-    const pay = isIp ? mergeablePayload(inRing, ip, ipLen, checked) : -1;
-    const psh = pay > 0 && (inRing[ip + 33]! & 0x08) !== 0;
-    if (open >= 0 && pay > 0 && wFan === f && nw + 1 <= MAX_SPANS && wPkts[2 * open + 1]! < 1000 &&
+    const proto = isIp ? inRing[ip + 9]! : 0;
+    const pay = proto === 6 ? mergeablePayload(inRing, ip, ipLen, checked)
+      : proto === 17 && useUso ? mergeableUdpPayload(inRing, ip, ipLen, checked) : -1;
+    const psh = proto === 6 && pay > 0 && (inRing[ip + 33]! & 0x08) !== 0;
+    if (open >= 0 && pay > 0 && proto === mProto && wFan === f && nw + 1 <= MAX_SPANS && wPkts[2 * open + 1]! < 1000 &&
         sameEthernet(inRing, wSpans[2 * (wPkts[2 * open]! + 1)]!, e) &&
-        continuesMerge(inRing, mIp, mGso, merged, lastPay, lastPsh, ip, ipLen, pay)) {
+        (proto === 6 ? continuesMerge(inRing, mIp, mGso, merged, lastPay, lastPsh, ip, ipLen, pay)
+          : continuesUdpMerge(inRing, mIp, mGso, merged, wSegs[open]!, lastPay, ip, ipLen, pay))) {
       // The next segment of the open merge: its payload joins as one more span.
       wSpans[2 * nw] = ip + ipLen - pay; wSpans[2 * nw + 1] = pay;
       nw++;
@@ -465,7 +479,7 @@ function vxlanForwarder(cfg: VxlanWorkerConfig): Forwarder<VxlanWorkerFan> {
     const p = np - 1;
     const vAt = wSpans[2 * wPkts[2 * p]!]!;
     if (pay > 0) {
-      open = p; mIp = ip; mLen = ipLen; mGso = pay; merged = pay; lastPay = pay; lastPsh = psh;
+      open = p; mProto = proto; mIp = ip; mLen = ipLen; mGso = pay; merged = pay; lastPay = pay; lastPsh = psh;
     } else if (isIp) {
       writeInboundVnetHeaderTo(inRing, ip, ipLen, f.ctx.mtu, inRing, vAt, ETH_HLEN);
     } else {

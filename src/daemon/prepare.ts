@@ -35,10 +35,13 @@ export interface Prepared {
 
 export async function prepare(opts: DaemonOptions, host: HostNet): Promise<Prepared> {
   const fans = await resolveFans(opts.specs, host, { mtu: opts.mtu });
-  const facts = await probeKernel(!opts.lookOnly);
-  for (const l of facts.fanProbe?.leftovers ?? []) opts.log.error({ device: l }, `kernel Fan probe: could not remove its probe device ${l}; remove it with ip link del`);
-  if (facts.fanProbe?.staleRemoved.length) opts.log.warn({ devices: facts.fanProbe.staleRemoved }, 'kernel Fan probe: removed probe devices a killed fand left');
-  const choice = chooseDataplane(opts.dataplane, facts, [...new Set(fans.map((f) => f.encap.encap))]);
+  const encaps = [...new Set(fans.map((f) => f.encap.encap))];
+  const facts = await probeKernel(!opts.lookOnly, encaps);
+  for (const p of [facts.fanProbe, facts.fanVxlanProbe]) {
+    for (const l of p?.leftovers ?? []) opts.log.error({ device: l }, `kernel Fan probe: could not remove its probe device ${l}; remove it with ip link del`);
+    if (p?.staleRemoved.length) opts.log.warn({ devices: p.staleRemoved }, 'kernel Fan probe: removed probe devices a killed fand left');
+  }
+  const choice = chooseDataplane(opts.dataplane, facts, encaps);
   const dp = DATAPLANES[choice.mode](opts, facts);
   return { fans, choice, dp, plan: makePlan(fans, choice, opts.workers, dp, opts.nat ?? true) };
 }

@@ -7,6 +7,7 @@ import { release } from 'node:os';
 import type { DataplaneMode } from './dataplane.js';
 import type { Encap } from '../fan/encap.js';
 import { probeFanKernel, type FanEvidence } from './kernel-fan/probe.js';
+import { probeVxlanFan, type VxlanFanEvidence } from './kernel-fan/vxlan.js';
 
 export interface KernelFacts {
   /** A fan map put on an ipip device in this namespace read back: Canonical's Fan patch works here. */
@@ -21,6 +22,10 @@ export interface KernelFacts {
   readonly tun: boolean;
   /** The vxlan fan map (IFLA_VXLAN_FAN_MAP) was proven by reading it back (kernel-fan for VXLAN fans). */
   readonly fanVxlan?: boolean;
+  /** What decided fanVxlan, when there were VXLAN fans to probe for (kernel-fan/vxlan.ts). */
+  readonly fanVxlanEvidence?: string;
+  /** The vxlan probe's full result (leftovers are logged). */
+  readonly fanVxlanProbe?: VxlanFanEvidence;
   /** What was tried, for the log. */
   readonly notes: readonly string[];
   /** The probe's full result (leftovers and stale devices removed are logged). */
@@ -58,7 +63,8 @@ export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFact
     'kernel-ipip': !k.ipip ? 'ipip module not available' : vxlan ? 'kernel-ipip carries no VXLAN fans' : undefined,
     userspace: k.tun ? undefined : '/dev/net/tun absent (no TUN support)',
   } as Record<DataplaneMode, string | undefined>;
-  const fanEvidence = k.fanHint ? `${k.fanEvidence}; ${k.fanHint}` : k.fanEvidence;
+  const fanEvidence = (k.fanHint ? `${k.fanEvidence}; ${k.fanHint}` : k.fanEvidence)
+    + (k.fanVxlanEvidence ? `; vxlan fan map: ${k.fanVxlanEvidence}` : '');
   const order: DataplaneMode[] = ['kernel-fan', 'kernel-ipip', 'userspace'];
   const cannot = (m: DataplaneMode) => why[m];
 
@@ -79,8 +85,11 @@ export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFact
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
-/** @param loadModules try `modprobe ipip` first (the daemon does; `fand plan` changes nothing and does not). */
-export async function probeKernel(loadModules = true): Promise<KernelFacts> {
+/**
+ * @param loadModules try `modprobe ipip` first (the daemon does; `fand plan` changes nothing and does not).
+ * @param encaps the fans' encapsulations: the vxlan fan map is probed only when one is VXLAN.
+ */
+export async function probeKernel(loadModules = true, encaps: readonly Encap[] = ['ipip']): Promise<KernelFacts> {
   const notes: string[] = [];
   // /sys/module/ipip exists when ipip is a loaded module, and also when it is
   // built in (it has a parameter, log_ecn_error).
@@ -95,7 +104,38 @@ export async function probeKernel(loadModules = true): Promise<KernelFacts> {
   }
   const fan = await probeFan(loadModules, ipip);
   const tun = await exists('/dev/net/tun');
-  return { fanPatch: fan.proven, fanEvidence: fan.evidence, fanHint: fan.hint, fanProbe: fan, ipip, tun, notes };
+  const vx = encaps.includes('vxlan') ? await probeFanVxlan(loadModules, fan, notes) : undefined;
+  return {
+    fanPatch: fan.proven, fanEvidence: fan.evidence, fanHint: fan.hint, fanProbe: fan, ipip, tun, notes,
+    ...(vx ? { fanVxlan: vx.proven, fanVxlanEvidence: vx.evidence, fanVxlanProbe: vx } : {}),
+  };
+}
+
+/**
+ * The vxlan fan map, proven like the ipip one (kernel-fan/vxlan.ts), and only
+ * on a kernel whose ipip fan map is proven. Creating a vxlan device may load
+ * the vxlan module: `fand plan` probes only where it is loaded (or built in).
+ */
+async function probeFanVxlan(loadModules: boolean, ipip: FanEvidence, notes: string[]): Promise<VxlanFanEvidence> {
+  let loaded = await exists('/sys/module/vxlan');
+  if (!loaded && loadModules && ipip.proven) {
+    notes.push(await new Promise<string>((resolve) => {
+      execFile('modprobe', ['-q', 'vxlan'], (err) => resolve(err ? (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'modprobe not installed' : 'modprobe vxlan failed' : 'modprobe vxlan loaded it'));
+    }));
+    loaded = await exists('/sys/module/vxlan');
+  }
+  const { native } = await import('../native/index.js');
+  return probeVxlanFan({
+    request: (msg) => native.netlinkRequest(msg, 5000),
+    linkNames: () => new Promise((resolve) => execFile('ip', ['-j', 'link', 'show'], (err, out) => {
+      try { resolve(err ? [] : (JSON.parse(out) as { ifname: string }[]).map((l) => l.ifname)); } catch { resolve([]); }
+    })),
+    fanVxlanVersion: () => readFile('/proc/sys/net/fan/vxlan', 'utf8').then((v) => v.trim(), () => undefined),
+    pidAlive: (pid) => { try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; } },
+  }, {
+    pid: process.pid, ipip, mayCreate: loaded || loadModules,
+    whyNot: 'the vxlan module is not loaded and `fand plan` loads nothing (`fand run` loads it and probes)',
+  });
 }
 
 /**

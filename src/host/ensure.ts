@@ -15,6 +15,7 @@ import { makeFanMap, parseNetwork } from '../fan/fanmap.js';
 import { parseIpv4 } from '../fan/ipv4.js';
 import { fanLinkMessage } from '../dataplane/kernel-fan/netlink.js';
 import { ensureFanMap, mappingOf, removeFanMap } from '../dataplane/kernel-fan/maps.js';
+import { ensureVxlanFan } from '../dataplane/kernel-fan/vxlan-device.js';
 import { sliceRouteCommands, sliceRouteDeleteCommands, type SliceRouteSpec } from '../dataplane/kernel-ipip/routes.js';
 
 export class SetupError extends Error {}
@@ -194,6 +195,11 @@ const ENSURE: { [K in Resource['kind']]: (c: Ctx, r: Of<K>) => Promise<void> } =
     await c.host.apply([['link', 'set', 'dev', r.name, 'up']]);
   },
 
+  async 'fan-vxlan'(c, r) {
+    await ensureVxlanFan(c, r).catch((e: Error) => { throw e instanceof SetupError ? e : new SetupError(e.message); });
+    c.links = await c.host.links();
+  },
+
   async 'fan-map'(c, r) {
     const got = await ensureFanMap(c.host, r.dev, mappingOf(r.overlay, r.underlay)).catch((e: Error) => { throw new SetupError(e.message); });
     if (got === 'added') {
@@ -267,6 +273,7 @@ const TEARDOWN: { [K in Resource['kind']]: (host: HostNet, r: Of<K>, c: Created,
   tap: (host, r, _c, log) => removeLink(host, r.name, 'tap', log),
   bridge: (host, r, _c, log) => removeLink(host, r.name, 'bridge', log),
   'fan-tunnel': (host, r, _c, log) => removeLink(host, r.name, 'fan-tunnel', log),
+  'fan-vxlan': (host, r, _c, log) => removeLink(host, r.name, 'vxlan fan device', log),
   async 'link-up'(host, r, c, log) {
     const p = JSON.parse(c.previous ?? '{}') as { up?: boolean; mtu?: number };
     const args = ['link', 'set', 'dev', r.name];

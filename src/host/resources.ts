@@ -23,6 +23,8 @@ export type ResourceKind =
   | { readonly kind: 'slice-routes'; readonly id: string; readonly dev: string; readonly overlay: string; readonly underlay: string; readonly local: string; readonly src: string; readonly fanIndex: number; readonly count: number }
   /** An ipip device with a kernel Fan map (kernel-fan; needs Canonical's Fan patch). */
   | { readonly kind: 'fan-tunnel'; readonly id: string; readonly name: string; readonly overlay: string; readonly underlay: string; readonly dev: string; readonly mtu: number }
+  /** A vxlan device with a kernel Fan map, a port of `master` (kernel-fan for VXLAN fans; needs the patch's IFLA_VXLAN_FAN_MAP, proven). */
+  | { readonly kind: 'fan-vxlan'; readonly id: string; readonly name: string; readonly master: string; readonly overlay: string; readonly underlay: string; readonly dev: string; readonly local: string; readonly vni: number; readonly port: number; readonly mtu: number }
   /** A kernel Fan map on an existing ipip device (tunl0), as Ubuntu's fanctl puts it there (kernel-fan; needs Canonical's Fan patch). */
   | { readonly kind: 'fan-map'; readonly id: string; readonly dev: string; readonly overlay: string; readonly underlay: string }
   /** Masquerade for traffic from the overlays to anywhere else (nftables table ip fand, or iptables chain FAND-POSTROUTING). */
@@ -44,6 +46,8 @@ export const sliceRoutes = (dev: string, overlay: string, underlay: string, loca
   ({ kind: 'slice-routes', id: `slice-routes:${dev}:${overlay}`, dev, overlay, underlay, local, src, fanIndex, count });
 export const fanTunnel = (name: string, overlay: string, underlay: string, dev: string, mtu: number): Resource =>
   ({ kind: 'fan-tunnel', id: `fan-tunnel:${name}`, name, overlay, underlay, dev, mtu });
+export const fanVxlan = (name: string, master: string, overlay: string, underlay: string, dev: string, local: string, vni: number, port: number, mtu: number): Resource =>
+  ({ kind: 'fan-vxlan', id: `fan-vxlan:${name}`, name, master, overlay, underlay, dev, local, vni, port, mtu });
 export const fanMap = (dev: string, overlay: string, underlay: string): Resource =>
   ({ kind: 'fan-map', id: `fan-map:${dev}:${overlay}`, dev, overlay, underlay });
 export const nat = (overlays: readonly string[]): Resource => ({ kind: 'nat', id: 'nat', overlays: [...overlays] });
@@ -61,6 +65,7 @@ export function describe(r: Resource): string {
     case 'link-up': return `link    ${r.name} up mtu ${r.mtu}`;
     case 'slice-routes': return `routes  ${r.count} x SLICE nhid N src ${r.src} proto 250, nexthop N via HOST dev ${r.dev} onlink (one per remote host of ${r.underlay})`;
     case 'fan-tunnel': return `tunnel  ${r.name} type ipip dev ${r.dev} fan-map ${r.overlay}:${r.underlay} mtu ${r.mtu} (rtnetlink IFLA_IPTUN_FAN_MAP)`;
+    case 'fan-vxlan': return `vxlan   ${r.name} type vxlan id ${r.vni} dev ${r.dev} dstport ${r.port} local ${r.local} fan-map ${r.overlay}:${r.underlay} master ${r.master} mtu ${r.mtu} (rtnetlink IFLA_VXLAN_FAN_MAP, read back)`;
     case 'fan-map': return `fanmap  ${r.dev} fan-map ${r.overlay}:${r.underlay} (rtnetlink IFLA_IPTUN_FAN_MAP, read back)`;
     case 'nat': return `nat     masquerade ${r.overlays.join(',')} -> !(${r.overlays.join(',')}) (nftables table ip fand, or iptables chain FAND-POSTROUTING)`;
     case 'blackhole-rule': return `rule    iif ${r.iif} blackhole pref ${r.pref} (the kernel's own IPIP decapsulation is discarded)`;

@@ -8,7 +8,12 @@
 // host. All fans share tunl0 (one map each): a second ipip device with the
 // same parameters as another is refused (EEXIST), so one device per fan
 // would need invented parameters. No packet passes through userspace.
-import { fanMap, linkUp, route, type Resource } from '../../host/resources.js';
+//
+// A VXLAN fan (LXD's fan.type vxlan) is one vxlan device per fan carrying
+// the map, a port of the fan's bridge (vxlan.ts, vxlan-device.ts); the
+// bridge's /8 address makes the whole overlay one Ethernet segment, so
+// there is no route. Only where the probe proved the vxlan fan map.
+import { fanMap, fanVxlan, linkUp, route, type Resource } from '../../host/resources.js';
 import type { Dataplane, FanCounters } from '../dataplane.js';
 import type { ResolvedFan } from '../../fan/resolved.js';
 import type { Logger } from '../../log.js';
@@ -22,6 +27,10 @@ export class KernelFanDataplane implements Dataplane {
   private fans: readonly ResolvedFan[] = [];
 
   resources(fan: ResolvedFan): Resource[] {
+    if (fan.encap.encap === 'vxlan') {
+      return [fanVxlan(fan.tun, fan.bridge, formatCidr(fan.map.overlay), formatCidr(fan.map.underlay), fan.iface,
+        formatIpv4(fan.localUnderlay), fan.encap.vni, fan.encap.port, fan.mtu)];
+    }
     return [
       linkUp(TUNNEL, fan.mtu),
       fanMap(TUNNEL, formatCidr(fan.map.overlay), formatCidr(fan.map.underlay)),

@@ -11,7 +11,8 @@
         "poll.c",
         "notify.c",
         "netlink.c",
-        "udp.c"
+        "udp.c",
+        "bpf.c"
       ],
       "cflags": [
         "-O2",

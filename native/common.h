@@ -10,6 +10,7 @@
 //              from the event loop (uv_poll), interface indexes
 //   netlink.c  rtnetlink requests, interface indexes
 //   udp.c      UDP sockets with segmentation/GRO offloads, TAP writev (VXLAN)
+//   bpf.c      bpf(2): maps, program load, test runs (the ebpf dataplane's loader)
 //   module.c   the exported names
 #ifndef FAND_COMMON_H
 #define FAND_COMMON_H
@@ -135,6 +136,13 @@ napi_value netlink_send(napi_env env, napi_callback_info info);
 napi_value netlink_recv(napi_env env, napi_callback_info info);
 napi_value netlink_watch(napi_env env, napi_callback_info info);
 napi_value netlink_unwatch(napi_env env, napi_callback_info info);
+napi_value bpf_map_create(napi_env env, napi_callback_info info);
+napi_value bpf_map_update(napi_env env, napi_callback_info info);
+napi_value bpf_map_lookup(napi_env env, napi_callback_info info);
+napi_value bpf_map_delete(napi_env env, napi_callback_info info);
+napi_value bpf_prog_load(napi_env env, napi_callback_info info);
+napi_value bpf_prog_test_run(napi_env env, napi_callback_info info);
+napi_value bpf_prog_info(napi_env env, napi_callback_info info);
 
 // Socket buffer sizes: the FORCE variant first (root), the plain one otherwise (sockets.c).
 int set_buf(int fd, int force_opt, int opt, int32_t size);

@@ -50,6 +50,13 @@ NAPI_MODULE_INIT() {
       FN("udpRecvBatch", udp_recv_batch),
       FN("tunWriteV", tun_write_v),
       FN("tapOpen", tap_open),
+      FN("bpfMapCreate", bpf_map_create),
+      FN("bpfMapUpdate", bpf_map_update),
+      FN("bpfMapLookup", bpf_map_lookup),
+      FN("bpfMapDelete", bpf_map_delete),
+      FN("bpfProgLoad", bpf_prog_load),
+      FN("bpfProgTestRun", bpf_prog_test_run),
+      FN("bpfProgInfo", bpf_prog_info),
 #undef FN
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok)

@@ -1,10 +1,13 @@
 // Faults real fleets see: a worker thread that dies, an underlay address
 // that changes under the daemon (a DHCP renewal to a new address), and next
-// hops that change under the direct sends (neighbours.ts).
+// hops that change under the direct sends (userspace, neighbours.ts) or
+// containers that come and go under the port map (ebpf, ports.ts). Runs with
+// each dataplane (helpers/dataplane.ts).
 import test from 'ava';
 import { Lab, FAND_BIN } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { request } from '../src/control/server.js';
+import { DATAPLANE } from './helpers/dataplane.js';
 
 test('a worker that dies is replaced and logged; traffic keeps flowing', async (t) => {
   const lab = new Lab(Lab.uniquePrefix('wd'));
@@ -16,10 +19,11 @@ test('a worker that dies is replaced and logged; traffic keeps flowing', async (
   for (const h of lab.hosts) await lab.attachContainers(h);
   const flood = inNs(h1.containers[0]!.ns, 'ping', ['-i', '0.02', '-c', '150', '-q', '-W', '1', h2.containers[0]!.address], 20_000);
   await new Promise((r) => setTimeout(r, 500));
+  const since = h1.fand!.logs.length;
   t.deepEqual(await request(lab.controlSocket(h1), { cmd: 'crash-worker' }), { ok: true });
-  const died = await lab.waitForLog(h1, /worker 0 exited unexpectedly/);
+  const died = await lab.waitForLog(h1, /worker 0 exited unexpectedly/, 10_000, since);
   t.is(died['level'], 50); // error
-  await lab.waitForLog(h1, /worker 0 restarted/);
+  await lab.waitForLog(h1, /worker 0 restarted/, 10_000, since);
   const show = JSON.parse((await inNs(h1.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as { workers: { alive: number; configured: number } };
   t.deepEqual(show.workers, { alive: 2, configured: 2 });
   const out = (await flood).stdout;
@@ -81,7 +85,7 @@ test('underlay down/up and a new underlay address are noticed and logged loudly;
   t.false(links.includes('fan-250-1-10'));
 });
 
-test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a next hop with a new Ethernet address', async (t) => {
+if (DATAPLANE === 'userspace') test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a next hop with a new Ethernet address', async (t) => {
   const lab = new Lab(Lab.uniquePrefix('nb'));
   t.teardown(() => lab.destroy());
   await lab.build(2, 1);
@@ -135,4 +139,49 @@ test('direct sends follow the kernel\'s neighbour table: a flushed neighbour, a 
   t.true(await lab.ping(c1, c2, 3));
   after = await txOf();
   t.true(after.direct - before.direct >= 2, `direct to the new address (${after.direct - before.direct} of ${after.tx - before.tx})`);
+});
+
+if (DATAPLANE === 'ebpf') test('the port map follows containers that come and go: a new port and Ethernet address for the same address', async (t) => {
+  const lab = new Lab(Lab.uniquePrefix('pm'));
+  t.teardown(() => lab.destroy());
+  await lab.build(2, 1);
+  const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
+  for (const h of lab.hosts) { await lab.startFand(h, ['--workers', '1']); await lab.attachContainers(h); }
+  const from = h1.containers[0]!.ns;
+  const c = h2.containers[0]!;
+  const directOf = async () => {
+    const s = JSON.parse((await inNs(h2.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as { fans: { counters: Record<string, number> }[] };
+    return { rx: s.fans[0]!.counters['rx.packets']!, direct: s.fans[0]!.counters['rx.direct']! };
+  };
+  /** Pings until a round of 5 goes straight to the port (the map learns from the kernel's events), at most ~20 s. */
+  const untilDirect = async (what: string) => {
+    for (let i = 0; i < 40; i++) {
+      const before = await directOf();
+      const ok = await lab.ping(from, c.address, 5, 2);
+      const after = await directOf();
+      if (ok && after.direct - before.direct === 5) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    t.fail(`${what}: echo requests never went straight to the container's port`);
+  };
+  // The first packets go through the bridge; the host resolves the container, the map learns it.
+  await untilDirect('first container');
+  // The container is replaced: its port goes (and with it the FDB entries), a new one with a new
+  // Ethernet address takes the same address, as a container engine restarting it does.
+  await run('ip', ['-n', h2.ns, 'link', 'del', 'c1']);
+  await run('ip', ['-n', h2.ns, 'link', 'add', 'c1b', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', c.ns]);
+  await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'address', '02:00:00:00:77:77', 'mtu', '1480', 'up']);
+  await run('ip', ['-n', c.ns, 'addr', 'add', `${c.address}/${h2.slice.prefix}`, 'dev', 'eth0']);
+  await run('ip', ['-n', c.ns, 'route', 'replace', 'default', 'via', h2.slice.gateway]);
+  await run('ip', ['-n', h2.ns, 'link', 'set', 'c1b', 'master', h2.bridge, 'mtu', '1480', 'up']);
+  // Until the host learns the new Ethernet address the old entry must not be used: the old port is gone.
+  await untilDirect('replaced container');
+  const neigh = (await run('ip', ['-n', h2.ns, 'neigh', 'show', c.address])).stdout;
+  t.regex(neigh, /02:00:00:00:77:77/);
+  // And a steady flow goes straight in, every packet.
+  const before = await directOf();
+  await inNs(from, 'ping', ['-c', '20', '-i', '0.05', '-q', c.address]);
+  const after = await directOf();
+  t.is(after.direct - before.direct, 20);
+  t.is(after.rx - before.rx, 20);
 });

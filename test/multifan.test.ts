@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, FAND_BIN } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
+import { DATAPLANE } from './helpers/dataplane.js';
 
 test('two fans in one daemon both carry traffic, and show and stop cover both', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fand-multi-'));
@@ -29,7 +30,8 @@ test('two fans in one daemon both carry traffic, and show and stop cover both', 
   const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
   t.true(await lab.ping(h1.containers[0]!.ns, h2.containers[0]!.address, 3), 'fan 250/8');
   t.true(await lab.ping(h1.containers[1]!.ns, '10.2.10.20', 3), 'fan 10/8');
-  const show = JSON.parse((await inNs(h1.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as { fans: { bridge: string; counters: Record<string, number> }[] };
+  const show = JSON.parse((await inNs(h1.ns, process.execPath, [FAND_BIN, 'show', '--json'])).stdout) as { dataplane: { mode: string }; fans: { bridge: string; counters: Record<string, number> }[] };
+  t.is(show.dataplane.mode, DATAPLANE);
   t.deepEqual(show.fans.map((f) => f.bridge), ['fan-250-1-10', 'fanb']);
   for (const f of show.fans) t.true((f.counters['tx.packets'] ?? 0) >= 3 && (f.counters['rx.packets'] ?? 0) >= 3, `${f.bridge}: ${JSON.stringify(f.counters)}`);
   const links = (JSON.parse((await run('ip', ['-n', h1.ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);

@@ -46,10 +46,11 @@ test('READY after the dataplane passes traffic, WATCHDOG from live workers only,
   });
   await lab.build(2, 1);
   const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-  await lab.startFand(h2, ['--workers', '1']);
+  await lab.startFand(h2, ['--dataplane', 'userspace', '--workers', '1']);
   await lab.attachContainers(h2);
   // 400 ms watchdog: WATCHDOG=1 every 200 ms while the workers turn
-  await lab.startFand(h1, ['--workers', '2'], undefined, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '400000', FAND_TEST_HOOKS: '1' });
+  // The userspace workers' watchdog (the ebpf dataplane's slow path sends it the same way).
+  await lab.startFand(h1, ['--dataplane', 'userspace', '--workers', '2'], undefined, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '400000', FAND_TEST_HOOKS: '1' });
   // The datagram and fand's "up" log line travel different pipes: give the listener a moment.
   for (let i = 0; i < 40 && !notes.some((n) => n.msg.includes('READY=1')); i++) await new Promise((r) => setTimeout(r, 50));
   const ready = notes.find((n) => n.msg.includes('READY=1'));

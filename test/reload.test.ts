@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, FAND_BIN } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
+import { DATAPLANE } from './helpers/dataplane.js';
 
 async function links(ns: string): Promise<string[]> {
   return (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
@@ -38,6 +39,8 @@ test('reload adds and removes fans while a ping flood on the unchanged fan loses
   t.deepEqual(added['added'], ['fan-10-1-10']);
   t.true((await links(h1.ns)).includes('fan-10-1-10'));
   t.true((await links(h1.ns)).includes('ftun-10'));
+  // ebpf: the new fan's overlay device got the encapsulating program
+  if (DATAPLANE === 'ebpf') t.regex((await inNs(h1.ns, 'tc', ['filter', 'show', 'dev', 'ftun-10', 'egress'])).stdout, /handle 0xfa fand_egress/);
   await new Promise((r) => setTimeout(r, 800));
 
   // A port on the fan being removed (a container's veth): the fan stays, and says why.

@@ -78,14 +78,17 @@ test('resolve and plan: the VXLAN fan as LXD sets it up, bridge /8, MTU underlay
 });
 
 test('dataplane: kernel-ipip carries no VXLAN fans; kernel-fan needs the vxlan fan map proven; userspace carries both', (t) => {
-  const facts = { fanPatch: false, fanEvidence: 'the kernel created an ipip device but dropped its fan-map', ipip: true, tun: true, notes: [] };
+  const facts = { fanPatch: false, fanEvidence: 'the kernel created an ipip device but dropped its fan-map', ipip: true, tun: true, ebpf: 'not here', notes: [] };
   t.like(chooseDataplane('auto', facts, ['ipip']), { mode: 'kernel-ipip', carries: ['ipip'] });
+  // ebpf carries IPIP only: a VXLAN fan passes it by
+  t.like(chooseDataplane('auto', { ...facts, ebpf: undefined }, ['ipip']), { mode: 'ebpf', carries: ['ipip'] });
+  t.regex(chooseDataplane('auto', { ...facts, ebpf: undefined }, ['ipip', 'vxlan']).reason, /ebpf carries no VXLAN fans; kernel-ipip carries no VXLAN fans: userspace/);
   const c = chooseDataplane('auto', facts, ['ipip', 'vxlan']);
   t.is(c.mode, 'userspace');
   t.regex(c.reason, /kernel-ipip carries no VXLAN fans: userspace/);
   t.throws(() => chooseDataplane('kernel-ipip', facts, ['vxlan']), { instanceOf: DataplaneError, message: /--dataplane kernel-ipip: this host cannot run it: kernel-ipip carries no VXLAN fans/ });
   const fan = { ...facts, fanPatch: true };
-  t.regex(chooseDataplane('auto', fan, ['vxlan']).reason, /no vxlan fan map on this kernel .*; kernel-ipip carries no VXLAN fans: userspace/);
+  t.regex(chooseDataplane('auto', fan, ['vxlan']).reason, /no vxlan fan map on this kernel .*; ebpf: not here; kernel-ipip carries no VXLAN fans: userspace/);
   t.like(chooseDataplane('auto', { ...fan, fanVxlan: true }, ['vxlan']), { mode: 'kernel-fan', carries: ['ipip', 'vxlan'] });
 });
 

@@ -51,6 +51,8 @@ export interface Args {
   readonly nat: boolean;
   /** Userspace dataplane: send to resolved next hops through AF_PACKET (default on; --no-direct-send). */
   readonly directSend: boolean;
+  /** ebpf dataplane: decapsulated packets straight to containers' ports (default on; --no-port-redirect). */
+  readonly portRedirect: boolean;
   /** HOST:PORT for the Prometheus endpoint, or undefined. */
   readonly metrics: string | undefined;
   readonly runtimeDir: string | undefined;
@@ -215,6 +217,7 @@ function toArgs(verb: Verb, verbGiven: boolean, positionals: string[], v: Record
     checkInnerSource: !flag('no-source-check'),
     nat: !flag('no-nat'),
     directSend: !flag('no-direct-send'),
+    portRedirect: !flag('no-port-redirect'),
     metrics: str('metrics'),
     runtimeDir: str('runtime-dir'),
     logLevel: (str('log-level') ?? 'info') as LevelWithSilent,

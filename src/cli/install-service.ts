@@ -25,6 +25,7 @@ export const UNIT_CAPABILITIES: readonly string[] = [
   'CAP_NET_ADMIN', // netlink changes: devices, addresses, routes, rules; TUN
   'CAP_NET_RAW', // raw IPIP sockets, AF_PACKET direct sends
   'CAP_SYS_MODULE', // `modprobe ipip` for the kernel dataplanes
+  'CAP_BPF', // the ebpf dataplane's maps and programs (tc programs also need CAP_NET_ADMIN; not CAP_PERFMON: bpf/fan.bpf.c)
 ];
 
 export const UNIT_PATH = 'etc/systemd/system/fand.service';

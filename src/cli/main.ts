@@ -223,7 +223,7 @@ async function dispatch(a: Args): Promise<number> {
       const host = new IpCommand(undefined, (msg, fields) => log.debug(fields, msg));
       return await runDaemon({
         specs, dataplane: a.dataplane, workers: a.workers, mtu: a.mtu, runtimeDir: a.runtimeDir, host,
-        checkInnerSource: a.checkInnerSource, nat: a.nat, directSend: a.directSend, metrics: a.metrics, log, reloadSpecs: specsNow,
+        checkInnerSource: a.checkInnerSource, nat: a.nat, directSend: a.directSend, portRedirect: a.portRedirect, metrics: a.metrics, log, reloadSpecs: specsNow,
       });
     }
     case 'version':

@@ -15,6 +15,8 @@ export interface DaemonOptions {
   readonly checkInnerSource: boolean;
   /** Userspace dataplane: direct sends to resolved next hops (default on; --no-direct-send). */
   readonly directSend?: boolean;
+  /** ebpf dataplane: hand decapsulated packets straight to containers' ports (default on; --no-port-redirect). */
+  readonly portRedirect?: boolean;
   /** Masquerade traffic leaving the fan (default on; --no-nat). */
   readonly nat?: boolean;
   /** HOST:PORT of the Prometheus endpoint. */

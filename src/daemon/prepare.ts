@@ -9,6 +9,7 @@ import type { Dataplane, DataplaneMode } from '../dataplane/dataplane.js';
 import { UserspaceDataplane } from '../dataplane/userspace/index.js';
 import { UserspaceVxlanDataplane } from '../dataplane/userspace-vxlan/index.js';
 import { ByEncapsulation } from '../dataplane/by-encap.js';
+import { EbpfDataplane } from '../dataplane/ebpf/index.js';
 import { makePlan, type Plan } from '../plan.js';
 import type { HostNet } from '../host/ip.js';
 import type { ResolvedFan } from '../fan/resolved.js';
@@ -24,6 +25,7 @@ const DATAPLANES: Record<DataplaneMode, (o: DaemonOptions, k: KernelFacts) => Da
   }),
   'kernel-ipip': () => new KernelIpipDataplane(),
   'kernel-fan': () => new KernelFanDataplane(),
+  ebpf: (o, k) => new EbpfDataplane({ workers: o.workers, checkInnerSource: o.checkInnerSource, kernelIpip: k.ipip, redirectPorts: o.portRedirect ?? true, events: o.events }),
 };
 
 export interface Prepared {
@@ -36,7 +38,8 @@ export interface Prepared {
 export async function prepare(opts: DaemonOptions, host: HostNet): Promise<Prepared> {
   const fans = await resolveFans(opts.specs, host, { mtu: opts.mtu });
   const encaps = [...new Set(fans.map((f) => f.encap.encap))];
-  const facts = await probeKernel(!opts.lookOnly, encaps);
+  // The ebpf probe loads the programs: only when ebpf may be chosen.
+  const facts = await probeKernel(!opts.lookOnly, encaps, opts.dataplane === 'auto' || opts.dataplane === 'ebpf');
   for (const p of [facts.fanProbe, facts.fanVxlanProbe]) {
     for (const l of p?.leftovers ?? []) opts.log.error({ device: l }, `kernel Fan probe: could not remove its probe device ${l}; remove it with ip link del`);
     if (p?.staleRemoved.length) opts.log.warn({ devices: p.staleRemoved }, 'kernel Fan probe: removed probe devices a killed fand left');

@@ -105,6 +105,10 @@ export const COUNTERS: Readonly<Record<string, CounterName>> = {
   'in.received': { metric: 'fand_handled_packets_total', labels: { direction: 'rx' } },
   'loops': { metric: 'fand_worker_loops_total', labels: {} },
   'tx.direct': { metric: 'fand_direct_sends_total', labels: {} },
+  // ebpf dataplane (src/dataplane/ebpf/layout.ts, bpf/fan.h)
+  'rx.direct': { metric: 'fand_port_deliveries_total', labels: {} },
+  'slow-path.out': { metric: 'fand_slow_path_packets_total', labels: { direction: 'tx' } },
+  'slow-path.in': { metric: 'fand_slow_path_packets_total', labels: { direction: 'rx' } },
 };
 
 /** The drop metric (its labels: fan, worker, direction, reason). */
@@ -118,6 +122,8 @@ export const METRICS: Readonly<Record<string, string>> = {
   [DROPPED_METRIC]: "Packets the dataplane dropped, by reason: 'out.*' (direction tx) on the way to the underlay, 'in.*' (direction rx) received from it. The reasons are the names `fand show` prints.",
   fand_worker_loops_total: 'Iterations of a userspace worker loop; a worker whose count stops growing is stuck.',
   fand_direct_sends_total: 'Of fand_packets_total{direction="tx"}, those the userspace dataplane sent straight to a next hop the kernel had resolved (AF_PACKET) rather than through the kernel IP output path.',
+  fand_port_deliveries_total: 'Of fand_packets_total{direction="rx"}, those the ebpf dataplane handed straight to the container\'s port or namespace (bpf_redirect_peer/bpf_redirect, from the port map) rather than through the bridge.',
+  fand_slow_path_packets_total: 'Packets the ebpf dataplane\'s programs passed to fand\'s slow path (the userspace raw-socket and TUN worker): outer fragments, IP options, packets the kernel\'s helpers would not resize. The slow path then counts them like every other packet.',
 };
 
 /** One record split by kind: what `fand show --json` gives per fan and per worker. */

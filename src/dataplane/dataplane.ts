@@ -5,8 +5,8 @@ import type { Resource } from '../host/resources.js';
 import type { ResolvedFan } from '../fan/resolved.js';
 import type { Logger } from '../log.js';
 
-export type DataplaneMode = 'kernel-fan' | 'kernel-ipip' | 'userspace';
-export const DATAPLANE_MODES: readonly DataplaneMode[] = ['kernel-fan', 'kernel-ipip', 'userspace'];
+export type DataplaneMode = 'kernel-fan' | 'ebpf' | 'kernel-ipip' | 'userspace';
+export const DATAPLANE_MODES: readonly DataplaneMode[] = ['kernel-fan', 'ebpf', 'kernel-ipip', 'userspace'];
 
 export interface FanCounters {
   readonly fan: string;                       // the bridge name

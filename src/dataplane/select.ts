@@ -8,6 +8,7 @@ import type { DataplaneMode } from './dataplane.js';
 import type { Encap } from '../fan/encap.js';
 import { probeFanKernel, type FanEvidence } from './kernel-fan/probe.js';
 import { probeVxlanFan, type VxlanFanEvidence } from './kernel-fan/vxlan.js';
+import { probeEbpf } from './ebpf/index.js';
 
 export interface KernelFacts {
   /** A fan map put on an ipip device in this namespace read back: Canonical's Fan patch works here. */
@@ -26,6 +27,12 @@ export interface KernelFacts {
   readonly fanVxlanEvidence?: string;
   /** The vxlan probe's full result (leftovers are logged). */
   readonly fanVxlanProbe?: VxlanFanEvidence;
+  /**
+   * Why the ebpf dataplane cannot run here, in the kernel's words (its
+   * programs were loaded to find out: src/dataplane/ebpf/index.ts
+   * probeEbpf); undefined when it can.
+   */
+  readonly ebpf: string | undefined;
   /** What was tried, for the log. */
   readonly notes: readonly string[];
   /** The probe's full result (leftovers and stale devices removed are logged). */
@@ -45,6 +52,7 @@ export interface Choice {
 function carries(m: DataplaneMode, k: KernelFacts): Encap[] {
   if (m === 'kernel-ipip') return ['ipip'];
   if (m === 'kernel-fan') return k.fanVxlan ? ['ipip', 'vxlan'] : ['ipip'];
+  if (m === 'ebpf') return ['ipip'];
   return ['ipip', 'vxlan'];
 }
 
@@ -60,12 +68,16 @@ export function chooseDataplane(requested: DataplaneMode | 'auto', k: KernelFact
   const why = {
     'kernel-fan': !k.fanPatch ? `no kernel Fan: ${k.fanEvidence}`
       : vxlan && !k.fanVxlan ? 'no vxlan fan map on this kernel (VXLAN fans need IFLA_VXLAN_FAN_MAP, proven by reading it back)' : undefined,
+    ebpf: k.ebpf !== undefined ? `ebpf: ${k.ebpf}` : vxlan ? 'ebpf carries no VXLAN fans' : undefined,
     'kernel-ipip': !k.ipip ? 'ipip module not available' : vxlan ? 'kernel-ipip carries no VXLAN fans' : undefined,
     userspace: k.tun ? undefined : '/dev/net/tun absent (no TUN support)',
   } as Record<DataplaneMode, string | undefined>;
   const fanEvidence = (k.fanHint ? `${k.fanEvidence}; ${k.fanHint}` : k.fanEvidence)
     + (k.fanVxlanEvidence ? `; vxlan fan map: ${k.fanVxlanEvidence}` : '');
-  const order: DataplaneMode[] = ['kernel-fan', 'kernel-ipip', 'userspace'];
+  // kernel-fan first: the kernel's own Fan interoperates by definition. Then
+  // ebpf, measured faster than kernel-ipip (README, Dataplanes), which also
+  // cannot check inner sources.
+  const order: DataplaneMode[] = ['kernel-fan', 'ebpf', 'kernel-ipip', 'userspace'];
   const cannot = (m: DataplaneMode) => why[m];
 
   if (requested !== 'auto') {
@@ -88,8 +100,10 @@ const exists = (p: string) => access(p).then(() => true, () => false);
 /**
  * @param loadModules try `modprobe ipip` first (the daemon does; `fand plan` changes nothing and does not).
  * @param encaps the fans' encapsulations: the vxlan fan map is probed only when one is VXLAN.
+ * @param ebpf load the ebpf dataplane's programs to see whether the kernel takes them (not needed
+ *   when another mode is forced: it costs a verifier run, seconds on a slow kernel).
  */
-export async function probeKernel(loadModules = true, encaps: readonly Encap[] = ['ipip']): Promise<KernelFacts> {
+export async function probeKernel(loadModules = true, encaps: readonly Encap[] = ['ipip'], ebpf = true): Promise<KernelFacts> {
   const notes: string[] = [];
   // /sys/module/ipip exists when ipip is a loaded module, and also when it is
   // built in (it has a parameter, log_ecn_error).
@@ -108,6 +122,9 @@ export async function probeKernel(loadModules = true, encaps: readonly Encap[] =
   return {
     fanPatch: fan.proven, fanEvidence: fan.evidence, fanHint: fan.hint, fanProbe: fan, ipip, tun, notes,
     ...(vx ? { fanVxlan: vx.proven, fanVxlanEvidence: vx.evidence, fanVxlanProbe: vx } : {}),
+    // Loading the programs changes nothing on the host (they are freed when
+    // their fds close): `fand plan` may do it too.
+    ebpf: ebpf ? probeEbpf(release()) : 'not probed (another dataplane was asked for)',
   };
 }
 

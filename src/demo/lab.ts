@@ -67,10 +67,17 @@ export class Lab {
    */
   /** The lab fan's encapsulation: `fand --encap`, the containers' netmask and MTU follow it. */
   readonly encap: Encap;
+  /**
+   * `fand --dataplane` for every daemon the lab starts (unless its options
+   * name one): given, or FAND_TEST_DATAPLANE (the suites that run once per
+   * dataplane set it), or none (auto).
+   */
+  readonly dataplane: string | undefined;
 
-  constructor(readonly prefix: string, readonly underlayPrefix = 16, opts: { encap?: Encap } = {}) {
+  constructor(readonly prefix: string, readonly underlayPrefix = 16, opts: { encap?: Encap; dataplane?: string } = {}) {
     this.underlayNs = `${prefix}-ul`;
     this.encap = opts.encap ?? 'ipip';
+    this.dataplane = opts.dataplane ?? process.env['FAND_TEST_DATAPLANE'];
     LIVE.add(this);
   }
 
@@ -79,10 +86,11 @@ export class Lab {
     return 1500 - ENCAP_OVERHEAD[this.encap];
   }
 
-  /** fand's options for the lab fan (none with --config: the file has the fans). */
+  /** fand's options for the lab fan (none with --config: the file has the fans), and its dataplane. */
   fanArgs(extra: readonly string[] = []): string[] {
-    if (extra.includes('--config')) return [];
-    return ['--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`, ...(this.encap === 'vxlan' ? ['--encap', 'vxlan'] : [])];
+    const dp = this.dataplane && !extra.includes('--dataplane') ? ['--dataplane', this.dataplane] : [];
+    if (extra.includes('--config')) return dp;
+    return ['--overlay', OVERLAY, '--underlay', `eth0/${this.underlayPrefix}`, ...(this.encap === 'vxlan' ? ['--encap', 'vxlan'] : []), ...dp];
   }
 
   /**

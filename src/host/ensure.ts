@@ -17,6 +17,7 @@ import { fanLinkMessage } from '../dataplane/kernel-fan/netlink.js';
 import { ensureFanMap, mappingOf, removeFanMap } from '../dataplane/kernel-fan/maps.js';
 import { ensureVxlanFan } from '../dataplane/kernel-fan/vxlan-device.js';
 import { sliceRouteCommands, sliceRouteDeleteCommands, type SliceRouteSpec } from '../dataplane/kernel-ipip/routes.js';
+import { ensureTcHook, teardownTcHook } from '../dataplane/ebpf/host.js';
 
 export class SetupError extends Error {}
 
@@ -249,6 +250,11 @@ const ENSURE: { [K in Resource['kind']]: (c: Ctx, r: Of<K>) => Promise<void> } =
     c.opts.log(`route ${r.dst} dev ${r.dev} src ${r.src}`);
     await c.created(r);
   },
+
+  // The ebpf dataplane's hook (src/dataplane/ebpf/host.ts); the dataplane attaches its filter.
+  async 'tc-bpf'(c, r) {
+    await c.created(r, ensureTcHook(r, c.owned(r)?.previous, (m) => c.opts.log(m)));
+  },
 };
 
 export async function ensure(host: HostNet, resources: readonly Resource[], opts: EnsureOptions): Promise<Created[]> {
@@ -303,6 +309,7 @@ const TEARDOWN: { [K in Resource['kind']]: (host: HostNet, r: Of<K>, c: Created,
     await host.apply([['addr', 'del', r.cidr, 'dev', r.dev]]).catch(gone(/Cannot assign requested address|Cannot find device/));
     log(`removed address ${r.cidr} from ${r.dev}`);
   },
+  async 'tc-bpf'(_host, r, c, log) { teardownTcHook(r, c.previous, log); },
 };
 
 async function removeLink(host: HostNet, name: string, kind: string, log: (m: string) => void): Promise<void> {

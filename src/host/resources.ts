@@ -30,7 +30,14 @@ export type ResourceKind =
   /** Masquerade for traffic from the overlays to anywhere else (nftables table ip fand, or iptables chain FAND-POSTROUTING). */
   | { readonly kind: 'nat'; readonly id: string; readonly overlays: readonly string[] }
   /** A policy rule `iif DEV blackhole`: packets the kernel decapsulates on DEV are discarded silently. */
-  | { readonly kind: 'blackhole-rule'; readonly id: string; readonly iif: string; readonly pref: number };
+  | { readonly kind: 'blackhole-rule'; readonly id: string; readonly iif: string; readonly pref: number }
+  /**
+   * A tc hook fand's eBPF programs run on (ebpf dataplane): a clsact qdisc on
+   * DEV (created if absent) and fand's cls_bpf filter on its ingress or egress
+   * (pref 250, handle 0xfa), which the dataplane attaches. Handlers:
+   * src/dataplane/ebpf/host.ts.
+   */
+  | { readonly kind: 'tc-bpf'; readonly id: string; readonly dev: string; readonly direction: 'ingress' | 'egress' };
 
 export const sysctl = (key: string, value: string): Resource => ({ kind: 'sysctl', id: `sysctl:${key}`, key, value });
 export const bridge = (name: string, mtu: number, mac?: string): Resource => ({ kind: 'bridge', id: `bridge:${name}`, name, mtu, ...(mac ? { mac } : {}) });
@@ -51,6 +58,7 @@ export const fanVxlan = (name: string, master: string, overlay: string, underlay
 export const fanMap = (dev: string, overlay: string, underlay: string): Resource =>
   ({ kind: 'fan-map', id: `fan-map:${dev}:${overlay}`, dev, overlay, underlay });
 export const nat = (overlays: readonly string[]): Resource => ({ kind: 'nat', id: 'nat', overlays: [...overlays] });
+export const tcBpf = (dev: string, direction: 'ingress' | 'egress'): Resource => ({ kind: 'tc-bpf', id: `tc-bpf:${dev}:${direction}`, dev, direction });
 export const blackholeRule = (iif: string, pref: number): Resource => ({ kind: 'blackhole-rule', id: `blackhole-rule:${iif}`, iif, pref });
 
 /** One line per resource, as `fand plan` prints it. */
@@ -69,5 +77,6 @@ export function describe(r: Resource): string {
     case 'fan-map': return `fanmap  ${r.dev} fan-map ${r.overlay}:${r.underlay} (rtnetlink IFLA_IPTUN_FAN_MAP, read back)`;
     case 'nat': return `nat     masquerade ${r.overlays.join(',')} -> !(${r.overlays.join(',')}) (nftables table ip fand, or iptables chain FAND-POSTROUTING)`;
     case 'blackhole-rule': return `rule    iif ${r.iif} blackhole pref ${r.pref} (the kernel's own IPIP decapsulation is discarded)`;
+    case 'tc-bpf': return `tc      ${r.dev} ${r.direction}: clsact qdisc, filter pref 250 handle 0xfa bpf direct-action fand_${r.direction} (${r.direction === 'egress' ? 'encapsulates' : 'decapsulates'} the fan's IPIP)`;
   }
 }

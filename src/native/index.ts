@@ -279,6 +279,34 @@ export interface Native {
    * (status[0] += 1, status[1] = errno). Returns the packets processed.
    */
   tunWriteV(fd: number, buf: Uint8Array, spans: Int32Array, nspans: number, pkts: Int32Array, count: number, status: Int32Array): number;
+  // bpf(2), for the ebpf dataplane's loader (native/bpf.c): syscalls only;
+  // src/dataplane/ebpf/ parses the object and decides what to create.
+  // Failures throw a NativeError naming the command, e.g.
+  // `bpf(BPF_PROG_LOAD): Operation not permitted (EPERM): fand_egress`.
+
+  /** BPF_MAP_CREATE; name at most 15 bytes. Returns the map's fd (close-on-exec). */
+  bpfMapCreate(type: number, keySize: number, valueSize: number, maxEntries: number, flags: number, name: string): number;
+  /** BPF_MAP_UPDATE_ELEM with BPF_ANY/NOEXIST/EXIST flags; value holds value_size bytes (x possible CPUs for per-CPU maps). */
+  bpfMapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number): void;
+  /** BPF_MAP_LOOKUP_ELEM into value; false when there is no such key. */
+  bpfMapLookup(fd: number, key: Uint8Array, value: Uint8Array): boolean;
+  /** BPF_MAP_DELETE_ELEM; false when there was no such key. */
+  bpfMapDelete(fd: number, key: Uint8Array): boolean;
+  /**
+   * BPF_PROG_LOAD of `insns` (struct bpf_insn, map fds already patched in).
+   * With a non-empty `log`, the verifier writes its log there (NUL-terminated):
+   * read it when this throws.
+   */
+  bpfProgLoad(type: number, insns: Uint8Array, license: string, name: string, log: Uint8Array): number;
+  /**
+   * BPF_PROG_TEST_RUN: runs the program on dataIn (an Ethernet frame for tc
+   * programs) `repeat` times; result = [return value, bytes of the packet
+   * after the program written to dataOut, average ns per run]. ctxIn: a
+   * struct __sk_buff (empty for none).
+   */
+  bpfProgTestRun(fd: number, dataIn: Uint8Array, dataOut: Uint8Array, ctxIn: Uint8Array, repeat: number, result: Int32Array): void;
+  /** BPF_OBJ_GET_INFO_BY_FD of a program. */
+  bpfProgInfo(fd: number): { id: number; tag: string; name: string; xlatedBytes: number; jitedBytes: number };
 }
 
 /** An opaque handle from netlinkWatch. */

@@ -1,8 +1,8 @@
 // End to end, as root, in network namespaces: three hosts on one underlay
-// bridge, each running fand (userspace dataplane) with two containers. The
-// same suite runs for each encapsulation (e2e.test.ts: ipip,
-// e2e-vxlan.test.ts: vxlan); what differs on the wire comes from
-// helpers/wire.ts.
+// bridge, each running fand with two containers. The same suite runs for
+// each encapsulation (e2e.test.ts: ipip, e2e-vxlan.test.ts: vxlan) and each
+// IPIP dataplane (userspace, and ebpf: e2e-ebpf.test.ts); what differs on
+// the wire comes from helpers/wire.ts.
 import test from 'ava';
 import type { Encap } from '../../src/fan/encap.js';
 import { wireFor, type Wire } from '../helpers/wire.js';
@@ -50,18 +50,22 @@ async function hostLinkJson(ns: string, dev: string): Promise<Record<string, unk
   return (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show', 'dev', dev])).stdout) as Record<string, unknown>[])[0]!;
 }
 
-async function hostState(ns: string): Promise<{ links: string[]; routes: string[]; addrs: string[]; forward: string }> {
+async function hostState(ns: string): Promise<{ links: string[]; routes: string[]; addrs: string[]; forward: string; eth0Qdiscs: string[]; eth0Filters: string }> {
   const links = (JSON.parse((await run('ip', ['-n', ns, '-j', 'link', 'show'])).stdout) as { ifname: string }[]).map((l) => l.ifname);
   const routes = (JSON.parse((await run('ip', ['-n', ns, '-j', 'route', 'show'])).stdout) as { dst: string; dev: string }[]).map((r) => `${r.dst} ${r.dev}`);
   const addrs = (JSON.parse((await run('ip', ['-n', ns, '-j', '-4', 'addr', 'show'])).stdout) as { ifname: string; addr_info: { local: string; prefixlen: number }[] }[])
     .flatMap((l) => l.addr_info.map((a) => `${l.ifname} ${a.local}/${a.prefixlen}`));
   const forward = (await inNs(ns, 'cat', ['/proc/sys/net/ipv4/ip_forward'])).stdout.trim();
-  return { links, routes, addrs, forward };
+  // tc: the ebpf dataplane's hook on the underlay (fand_ingress on a clsact qdisc)
+  const eth0Qdiscs = (JSON.parse((await inNs(ns, 'tc', ['-j', 'qdisc', 'show', 'dev', 'eth0'])).stdout) as { kind: string }[]).map((q) => q.kind);
+  const eth0Filters = eth0Qdiscs.includes('clsact') ? (await inNs(ns, 'tc', ['filter', 'show', 'dev', 'eth0', 'ingress'])).stdout : '';
+  return { links, routes, addrs, forward, eth0Qdiscs, eth0Filters };
 }
 
-export function e2eSuite(encap: Encap): void {
+/** @param dataplane the IPIP dataplane it runs with (VXLAN fans: userspace only). */
+export function e2eSuite(encap: Encap, dataplane: 'userspace' | 'ebpf' = 'userspace'): void {
   const wire = wireFor(encap);
-  const lab = new Lab(Lab.uniquePrefix(encap === 'vxlan' ? 'e2v' : 'e2e'), 16, { encap });
+  const lab = new Lab(Lab.uniquePrefix(encap === 'vxlan' ? 'e2v' : dataplane === 'ebpf' ? 'e2b' : 'e2e'), 16, { encap, dataplane });
 
   test.before(async () => {
     await lab.build(3, 2);
@@ -224,12 +228,12 @@ export function e2eSuite(encap: Encap): void {
     for (const h of lab.hosts) {
       const s = await show(h);
       t.is(s.fans[0]!.bridge, h.bridge);
-      t.is(s.dataplane.mode, 'userspace');
+      t.is(s.dataplane.mode, dataplane);
       t.is(s.pid > 0, true);
     }
     const human = (await inNs(lab.hosts[1]!.ns, process.execPath, [FAND_BIN, 'show'])).stdout;
     t.regex(human, /^Bridge\s+Overlay\s+Underlay\s+Flags\s+Dataplane\s+Encap\s+MTU/m);
-    t.regex(human, new RegExp(`fan-250-2-10\\s+250\\.0\\.0\\.0\\/8\\s+172\\.16\\.2\\.10\\/16\\s+host-reserve 1\\s+userspace\\s+${wire.showEncap}\\s+${wire.mtu}`));
+    t.regex(human, new RegExp(`fan-250-2-10\\s+250\\.0\\.0\\.0\\/8\\s+172\\.16\\.2\\.10\\/16\\s+host-reserve 1\\s+${dataplane}\\s+${wire.showEncap}\\s+${wire.mtu}`));
     // the control socket and its directory are root-only
     const mode = (await run('stat', ['-c', '%a', '/run/fand'])).stdout.trim();
     t.is(mode, '700');
@@ -250,10 +254,17 @@ export function e2eSuite(encap: Encap): void {
     t.true(r.received > 0, 'nothing arrived');
     const s = await show(h2);
     t.is(s.workers.alive, 4);
-    const busy = s.fans[0]!.perWorker.filter((w) => (w.counters['rx.packets'] ?? 0) > 0).length;
-    t.true(busy >= 2, `inbound spread over ${busy} worker(s)`);
-    const rx = s.fans[0]!.perWorker.reduce((n, w) => n + (w.counters['rx.packets'] ?? 0), 0);
-    t.true(rx >= r.received, `workers wrote ${rx} packets to the TUN for ${r.received} datagrams`);
+    if (dataplane === 'userspace') {
+      const busy = s.fans[0]!.perWorker.filter((w) => (w.counters['rx.packets'] ?? 0) > 0).length;
+      t.true(busy >= 2, `inbound spread over ${busy} worker(s)`);
+      const rx = s.fans[0]!.perWorker.reduce((n, w) => n + (w.counters['rx.packets'] ?? 0), 0);
+      t.true(rx >= r.received, `workers wrote ${rx} packets to the TUN for ${r.received} datagrams`);
+    } else {
+      // The program decapsulates; the slow path's 4 workers saw none of it.
+      const rx = s.fans[0]!.counters['rx.packets'] ?? 0;
+      t.true(rx >= r.received, `the program delivered ${rx} packets for ${r.received} datagrams`);
+      t.is(s.fans[0]!.counters['slow-path.in'], 0);
+    }
   });
 
   /** The ports of a fan bridge other than the fan's own device (a VXLAN fan's TAP is a port too). */
@@ -276,6 +287,8 @@ export function e2eSuite(encap: Encap): void {
     st = await hostState(h3.ns);
     t.is(st.routes.filter((r) => r.startsWith('250.0.0.0/8')).length, 1);
     t.is(st.addrs.filter((a) => a.startsWith(h3.bridge)).length, 1);
+    // one filter of fand's on the underlay in ebpf mode (the killed daemon's was replaced), none otherwise
+    t.is((st.eth0Filters.match(/handle 0xfa fand_ingress/g) ?? []).length, dataplane === 'ebpf' ? 1 : 0, st.eth0Filters);
   });
 
   test.serial('a clean stop keeps the fan for attached containers; a restart adopts it without re-attaching them; down removes it', async (t) => {
@@ -324,6 +337,7 @@ export function e2eSuite(encap: Encap): void {
     t.deepEqual(st.routes.filter((r) => r.startsWith('250.')), []);
     t.deepEqual(st.addrs.filter((a) => a.includes(' 250.')), []);
     t.is(st.forward, '0');
+    t.false(st.eth0Qdiscs.includes('clsact'), `qdiscs left on eth0: ${st.eth0Qdiscs.join(', ')}`);
     t.is((await inNs(h3.ns, systemCommand('nft'), ['list', 'tables'])).stdout.trim(), '', 'nft table left behind');
     t.false(existsSync(`/run/fand/fand-${ino}.state.json`), 'state file left behind');
     t.is((await fand(['down'], h3.ns)).stdout, 'nothing of fand\'s is configured in this network namespace\n');
@@ -337,6 +351,7 @@ export function e2eSuite(encap: Encap): void {
     t.deepEqual(st.links.sort(), ['c1', 'c2', 'eth0', 'lo']);
     t.deepEqual(st.routes.filter((r) => r.startsWith('250.')), []);
     t.is(st.forward, '0');
+    t.false(st.eth0Qdiscs.includes('clsact'), `qdiscs left on eth0: ${st.eth0Qdiscs.join(', ')}`);
     const ino = statSync(`/run/netns/${h3.ns}`).ino;
     t.false(existsSync(`/run/fand/fand-${ino}.state.json`), 'state file left behind');
     t.false(existsSync(`/run/fand/fand-${ino}.sock`), 'control socket left behind');

@@ -1,5 +1,5 @@
 // Reliability and security end to end, as root, in network namespaces: two
-// hosts running fand (userspace dataplane, 2 workers) with two containers
+// hosts running fand (2 workers) with two containers
 // each, plus a rogue underlay peer 172.16.9.9 that runs no fand (its own
 // slice, 250.9.9.0/24, is a legitimate inner source for it).
 //   - a 10 s junk flood (IPIP, or VXLAN) while real traffic flows
@@ -9,7 +9,8 @@
 //   - TTL inside the overlay (IPIP: each host routes and decrements it;
 //     VXLAN: one Ethernet segment, nothing decrements it)
 // The same suite runs for each encapsulation (hostile.test.ts: ipip,
-// hostile-vxlan.test.ts: vxlan); what differs on the wire comes from
+// hostile-vxlan.test.ts: vxlan) and each IPIP dataplane (userspace, and
+// ebpf: hostile-ebpf.test.ts); what differs on the wire comes from
 // helpers/wire.ts.
 import test from 'ava';
 import { defaultVni, type Encap } from '../../src/fan/encap.js';
@@ -114,10 +115,11 @@ async function setContainerMtu(c: LabContainer, mtu: number): Promise<void> {
   await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'mtu', String(mtu)]);
 }
 
-export function hostileSuite(encap: Encap): void {
+/** @param dataplane the IPIP dataplane it runs with (VXLAN fans: userspace only). */
+export function hostileSuite(encap: Encap, dataplane: 'userspace' | 'ebpf' = 'userspace'): void {
   const wire = wireFor(encap);
   const vni = defaultVni({ network: ip(OVERLAY.split('/')[0]!), prefix: Number(OVERLAY.split('/')[1]) });
-  const lab = new Lab(Lab.uniquePrefix(encap === 'vxlan' ? 'hv' : 'hx'), 16, { encap });
+  const lab = new Lab(Lab.uniquePrefix(encap === 'vxlan' ? 'hv' : dataplane === 'ebpf' ? 'hb' : 'hx'), 16, { encap, dataplane });
   let rogue = '';
 
   test.before(async () => {
@@ -200,7 +202,11 @@ export function hostileSuite(encap: Encap): void {
     // the junk drew no ICMP from host 1 (fand's raw IPIP sockets, or its UDP sockets, take it all)
     t.is(await snmp(h1.ns, 'Icmp', 'OutDestUnreachs'), icmpBefore, `junk ${encap} drew ICMP destination-unreachable`);
     // the oversized junk really arrived as fragments and was reassembled
-    if (Number(floodOut!['oversizeSent']) > 0) t.true(await snmp(h1.ns, 'Ip', 'ReasmOKs') > reasmBefore, 'no oversized packet was reassembled');
+    if (Number(floodOut!['oversizeSent']) > 0) {
+      t.true(await snmp(h1.ns, 'Ip', 'ReasmOKs') > reasmBefore, 'no oversized packet was reassembled');
+      // ebpf: the program cannot reassemble; it hands fragments to the stack and fand's raw socket
+      if (dataplane === 'ebpf') t.true(delta(after, before, 'slow-path.in') > 0, 'no fragment went to the slow path');
+    }
   });
 
   test.serial('an inner datagram larger than the underlay MTU, sent without DF, arrives intact as fragments', async (t) => {
@@ -230,6 +236,8 @@ export function hostileSuite(encap: Encap): void {
     const after = await settledCounters(h1);
     t.true(delta(after, before, 'rx.packets') >= 1, 'no rx counted');
     t.true(delta(after, before, 'rx.bytes') >= 3000, `rx.bytes rose by ${delta(after, before, 'rx.bytes')}`);
+    // ebpf: each fragment was passed up by the program and the whole came through the slow path
+    if (dataplane === 'ebpf') t.true(delta(after, before, 'slow-path.in') >= 3, `slow-path.in rose by ${delta(after, before, 'slow-path.in')}`);
   });
 
   test.serial('the control socket answers root only', async (t) => {

@@ -83,6 +83,8 @@ export const IFLA_TXQLEN = 13;
 export const IFLA_OPERSTATE = 16;
 export const IFLA_LINKINFO = 18;
 export const IFLA_STATS64 = 23;
+/** s32: the namespace id of the peer's network namespace (a veth whose other end lives elsewhere). */
+export const IFLA_LINK_NETNSID = 37;
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
 export const IFLA_TUN_TYPE = 3;
@@ -116,6 +118,10 @@ export const RTN_UNICAST = 1;
 // neighbour.h
 export const NDA_DST = 1;
 export const NDA_LLADDR = 2;
+/** u32 ifindex of the bridge an FDB entry belongs to (AF_BRIDGE). */
+export const NDA_MASTER = 9;
+/** ndm_flags: the entry is in a device's own table, not the bridge's (include/uapi/linux/neighbour.h). */
+export const NTF_SELF = 0x02;
 export const NUD_INCOMPLETE = 0x01;
 export const NUD_REACHABLE = 0x02;
 export const NUD_STALE = 0x04;
@@ -316,6 +322,8 @@ export interface NlLink {
   /** Ethernet address (ARPHRD_ETHER only), lowercase with colons. */
   readonly mac: string | undefined;
   readonly txqueuelen: number | undefined;
+  /** IFLA_LINK_NETNSID: set when the device's peer (a veth's other end) is in another namespace. */
+  readonly linkNetnsId: number | undefined;
   readonly tun: NlTunInfo | undefined;
   readonly stats: LinkStats | undefined;
 }
@@ -361,6 +369,7 @@ export function decodeLink(m: Message): NlLink | undefined {
     kind,
     mac: arphrd === ARPHRD_ETHER ? mac(a.get(IFLA_ADDRESS)) : undefined,
     txqueuelen: u32(a.get(IFLA_TXQLEN)),
+    linkNetnsId: u32(a.get(IFLA_LINK_NETNSID)),
     tun, stats,
   };
 }
@@ -456,6 +465,31 @@ export function decodeNeighbour(m: Message): NlNeighbour | undefined {
   if (dst === undefined) return undefined;
   const ll = a.get(NDA_LLADDR);
   return { ifindex: v.getInt32(4, LE), state: v.getUint16(8, LE), dst, lladdr: ll ? ll.slice() : undefined };
+}
+
+/**
+ * A bridge forwarding-database entry: RTM_NEWNEIGH / RTM_DELNEIGH of family
+ * AF_BRIDGE (br_fdb_fill_info, net/bridge/br_fdb.c): `mac` was learned on, or
+ * configured for, port `ifindex` of bridge `master`. Entries with `self` are
+ * the device's own table (multicast addresses on the port), not the bridge's.
+ */
+export interface NlFdb {
+  readonly ifindex: number;
+  readonly mac: string;
+  readonly master: number;
+  readonly self: boolean;
+  /** NUD_PERMANENT for static and local entries, NUD_REACHABLE/NUD_STALE for learned ones. */
+  readonly state: number;
+}
+
+export function decodeFdb(m: Message): NlFdb | undefined {
+  if ((m.type !== RTM_NEWNEIGH && m.type !== RTM_DELNEIGH) || m.payload.length < NDMSG_LEN) return undefined;
+  const v = viewOf(m.payload);
+  if (v.getUint8(0) !== AF_BRIDGE) return undefined;
+  const a = parseAttrs(m.payload, NDMSG_LEN);
+  const ll = mac(a.get(NDA_LLADDR));
+  if (ll === undefined) return undefined;
+  return { ifindex: v.getInt32(4, LE), mac: ll, master: u32(a.get(NDA_MASTER)) ?? 0, self: (v.getUint8(10) & NTF_SELF) !== 0, state: v.getUint16(8, LE) };
 }
 
 /** RTM_NEWNEXTHOP / RTM_DELNEXTHOP (IPv4 single next hops; groups decode with gateway undefined). */

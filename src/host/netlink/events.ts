@@ -10,9 +10,9 @@
 // when a listener's socket queue is full (ENOBUFS): listeners then get an
 // 'overrun' event and must read what they follow again.
 import {
-  AF_UNSPEC, decodeAddress, decodeLink, decodeNeighbour, decodeRoute, RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE,
+  AF_UNSPEC, decodeAddress, decodeFdb, decodeLink, decodeNeighbour, decodeRoute, RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE,
   RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
-  type Message, type NlAddress, type NlLink, type NlNeighbour, type NlRoute,
+  type Message, type NlAddress, type NlFdb, type NlLink, type NlNeighbour, type NlRoute,
 } from './codec.js';
 import { NetlinkSocket } from './socket.js';
 
@@ -21,6 +21,8 @@ export type HostEvent =
   | { readonly kind: 'address'; readonly op: 'new' | 'del'; readonly address: NlAddress }
   | { readonly kind: 'neighbour'; readonly op: 'new' | 'del'; readonly neighbour: NlNeighbour }
   | { readonly kind: 'route'; readonly op: 'new' | 'del'; readonly route: NlRoute }
+  /** A bridge FDB entry (AF_BRIDGE neighbour messages, same group as neighbours). */
+  | { readonly kind: 'fdb'; readonly op: 'new' | 'del'; readonly fdb: NlFdb }
   /** Events were lost (the kernel's queue for fand overflowed): read again what you follow. */
   | { readonly kind: 'overrun' };
 
@@ -42,6 +44,7 @@ const GROUP: Record<HostEventKind, number> = {
   address: RTNLGRP_IPV4_IFADDR,
   neighbour: RTNLGRP_NEIGH,
   route: RTNLGRP_IPV4_ROUTE,
+  fdb: RTNLGRP_NEIGH,
 };
 
 /** Decodes one multicast message; undefined for what fand does not follow (IPv6, other families). */
@@ -59,8 +62,11 @@ export function decodeEvent(m: Message): HostEvent | undefined {
       return address && { kind: 'address', op: m.type === RTM_NEWADDR ? 'new' : 'del', address };
     }
     case RTM_NEWNEIGH: case RTM_DELNEIGH: {
+      const op = m.type === RTM_NEWNEIGH ? 'new' : 'del';
       const neighbour = decodeNeighbour(m);
-      return neighbour && { kind: 'neighbour', op: m.type === RTM_NEWNEIGH ? 'new' : 'del', neighbour };
+      if (neighbour) return { kind: 'neighbour', op, neighbour };
+      const fdb = decodeFdb(m);
+      return fdb && { kind: 'fdb', op, fdb };
     }
     case RTM_NEWROUTE: case RTM_DELROUTE: {
       const route = decodeRoute(m);

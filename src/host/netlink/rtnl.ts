@@ -3,10 +3,10 @@
 // socket is free). No process is started: `ip -j ...` took 2-5 ms of CPU per
 // call in a fresh process; a dump here is a syscall and a parse.
 import {
-  AF_INET, AF_UNSPEC, decodeAddress, decodeLink, decodeNeighbour, decodeNexthop, decodeRoute, decodeRule,
+  AF_BRIDGE, AF_INET, AF_UNSPEC, decodeAddress, decodeFdb, decodeLink, decodeNeighbour, decodeNexthop, decodeRoute, decodeRule,
   dumpRequest, FIB_RULE_HDR_LEN, getLinkRequest, IFADDRMSG_LEN, IFINFOMSG_LEN, NDMSG_LEN, NHMSG_LEN,
   RTM_GETADDR, RTM_GETLINK, RTM_GETNEIGH, RTM_GETNEXTHOP, RTM_GETROUTE, RTM_GETRULE, RTMSG_LEN,
-  type Message, type NlAddress, type NlLink, type NlNeighbour, type NlNexthop, type NlRoute, type NlRule,
+  type Message, type NlAddress, type NlFdb, type NlLink, type NlNeighbour, type NlNexthop, type NlRoute, type NlRule,
 } from './codec.js';
 import { NetlinkError, NetlinkSocket } from './socket.js';
 
@@ -63,6 +63,11 @@ export class Rtnetlink {
 
   async neighbours(): Promise<NlNeighbour[]> {
     return decodeAll(await this.dump('dump IPv4 neighbours', RTM_GETNEIGH, AF_INET, NDMSG_LEN), decodeNeighbour);
+  }
+
+  /** Every bridge's forwarding database (`bridge fdb show`): which port each Ethernet address is on. */
+  async fdb(): Promise<NlFdb[]> {
+    return decodeAll(await this.dump('dump bridge FDB', RTM_GETNEIGH, AF_BRIDGE, NDMSG_LEN), decodeFdb);
   }
 
   /** Next hop objects (Linux 5.3+); [] on kernels without them. */

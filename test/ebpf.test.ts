@@ -6,6 +6,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
+import { release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { native } from '../src/native/index.js';
 import { BpfObjectError, parseBpfObject, relocate } from '../src/dataplane/ebpf/elf.js';
@@ -13,7 +14,9 @@ import { FanBpf } from '../src/dataplane/ebpf/maps.js';
 import { fanObjectPath } from '../src/dataplane/ebpf/loader.js';
 import { COUNTER_NAMES, encodeConfig, parseCpuList, sumCounters, COUNTERS_SIZE, type FanConfig } from '../src/dataplane/ebpf/layout.js';
 import { probeEbpf } from '../src/dataplane/ebpf/index.js';
+import { readTcSources, tcMissing } from '../src/dataplane/ebpf/probe.js';
 import { DROP_NAMES } from '../src/dataplane/counters.js';
+import { COUNTERS, DROP_REASONS, dropReasonOf } from '../src/dataplane/counter-names.js';
 import { makePacketContext } from '../src/dataplane/packet/context.js';
 import { decapsulate, isDrop, dropReason } from '../src/dataplane/packet/decap.js';
 import { checksumValid, ipv4HeaderChecksum, readU32, writeU16 } from '../src/dataplane/packet/ipv4.js';
@@ -21,12 +24,17 @@ import { hex, ip, ipipPacket, ipv4Packet } from './helpers/packets.js';
 
 const FAN_H = fileURLToPath(new URL('../../bpf/fan.h', import.meta.url));
 
-test('the counters of bpf/fan.h have the names and order of the userspace dataplane\'s, then ebpf\'s own', (t) => {
+test('the counters of bpf/fan.h are named as every dataplane names them (counter-names.ts)', (t) => {
   const list = [...readFileSync(FAN_H, 'utf8').matchAll(/^\s*X\((\w+), "([^"]+)"\)/gm)].map((m) => m[2]!);
-  const expected = COUNTER_NAMES.map((n) => n.replace(/^drop\./, ''));
-  t.deepEqual(list, expected);
-  // the drops are exactly DROP_NAMES, at the same indices: `fand show` and the metrics print one set of names
-  t.deepEqual(list.slice(0, DROP_NAMES.length), [...DROP_NAMES]);
+  t.deepEqual(list, COUNTER_NAMES.map((n) => n.replace(/^drop\./, '')));
+  for (const key of COUNTER_NAMES) {
+    const reason = dropReasonOf(key);
+    // a drop is one of the userspace dataplane's reasons, described once; anything else has its metric
+    if (reason !== undefined) t.true((DROP_NAMES as readonly string[]).includes(reason) && DROP_REASONS[reason] !== undefined, key);
+    else t.truthy(COUNTERS[key], `${key} has no metric in counter-names.ts`);
+  }
+  // the IPIP drops, in the userspace dataplane's order
+  t.deepEqual(COUNTER_NAMES.filter((k) => k.startsWith('drop.')), DROP_NAMES.slice(0, 19).map((n) => `drop.${n}`));
 });
 
 test('the committed object holds the two programs and the maps fand creates; relocation patches the map fds', (t) => {
@@ -91,11 +99,11 @@ test('layout: the CPU list, the config and the per-CPU counter sums', (t) => {
 });
 
 test('the kernel verifies both programs with the unit\'s capabilities; without CAP_BPF the probe says why in its own words', async (t) => {
-  t.is(probeEbpf('6.18.0'), undefined);
+  t.is(probeEbpf(release()), undefined);
   t.regex(probeEbpf('5.4.0') ?? '', /kernel 5\.4\.0 is older than 5\.10/);
   // The probe as an unprivileged process sees the kernel refuse the first bpf() call.
   const { execFile } = await import('node:child_process');
-  const script = `import('${fileURLToPath(new URL('../src/dataplane/ebpf/index.js', import.meta.url))}').then((m) => process.stdout.write(String(m.probeEbpf('6.18.0'))))`;
+  const script = `import('${fileURLToPath(new URL('../src/dataplane/ebpf/index.js', import.meta.url))}').then((m) => process.stdout.write(String(m.probeEbpf('${release()}'))))`;
   const out = await new Promise<string>((resolve, reject) => execFile('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', '--', process.execPath, '-e', script],
     (err, stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout))));
   t.regex(out, /^bpf\(BPF_(MAP_CREATE|PROG_LOAD)\): Operation not permitted \(EPERM\): needs CAP_BPF/);
@@ -311,4 +319,21 @@ test('ingress program: other traffic passes untouched to the next filter', (t) =
     ['IPIP for another address on the link', frameOf(ipipPacket(ip('172.16.1.2'), ip('172.16.5.7'), inner))],
   ];
   for (const [what, f] of cases) t.deepEqual(runIngress(f), { ret: TC_ACT_UNSPEC, out: '', counts: {} }, what);
+});
+
+test('the probe reads clsact and cls_bpf from the kernel\'s configuration or modules, and says which is missing', (t) => {
+  const src = (config: string | undefined, o: { loaded?: string[]; available?: string[]; builtin?: string[] } = {}) =>
+    ({ config, loaded: new Set(o.loaded ?? []), available: new Set(o.available ?? []), builtin: new Set(o.builtin ?? []) });
+  t.is(tcMissing(src('CONFIG_NET_SCH_INGRESS=y\nCONFIG_NET_CLS_BPF=y\n')), undefined);
+  t.is(tcMissing(src('CONFIG_NET_SCH_INGRESS=m\nCONFIG_NET_CLS_BPF=m\n', { available: ['sch_ingress', 'cls_bpf'] })), undefined);
+  t.is(tcMissing(src('CONFIG_NET_SCH_INGRESS=m\nCONFIG_NET_CLS_BPF=y\n', { loaded: ['sch_ingress'] })), undefined);
+  t.is(tcMissing(src('CONFIG_NET_SCH_INGRESS=m\nCONFIG_NET_CLS_BPF=y\n')), 'the clsact qdisc is a module (sch_ingress) that is neither loaded nor installed for this kernel');
+  t.is(tcMissing(src('# CONFIG_NET_SCH_INGRESS is not set\nCONFIG_NET_CLS_BPF=y\n')), 'the kernel has no clsact qdisc (CONFIG_NET_SCH_INGRESS is not set)');
+  t.is(tcMissing(src('CONFIG_NET_SCH_INGRESS=y\n# CONFIG_NET_CLS_BPF is not set\n')), 'the kernel has no cls_bpf classifier (CONFIG_NET_CLS_BPF is not set)');
+  // no configuration to read (a User-Mode Linux guest, say): modules decide, and without them the probe does not guess
+  t.is(tcMissing(src(undefined, { builtin: ['sch_ingress', 'cls_bpf'] })), undefined);
+  t.is(tcMissing(src(undefined, { loaded: ['sch_ingress', 'cls_bpf'] })), undefined);
+  t.regex(tcMissing(src(undefined)) ?? '', /^cannot tell whether the kernel has the clsact qdisc \(CONFIG_NET_SCH_INGRESS\)/);
+  // this machine's kernel, as the daemon reads it
+  t.is(tcMissing(readTcSources(release())), undefined);
 });

@@ -24,6 +24,7 @@ import { FAN_MAX, type FanConfig } from './layout.js';
 import { Tc, type Direction } from './tc.js';
 import { PortMap, type FanBridge, type KernelTables } from './ports.js';
 import { NetlinkKernelTables } from './kernel-tables.js';
+import { probeEbpf as probeHost } from './probe.js';
 import { hostEvents, type HostEvents } from '../../host/netlink/events.js';
 import { Rtnetlink } from '../../host/netlink/rtnl.js';
 
@@ -173,16 +174,7 @@ export class EbpfDataplane implements Dataplane {
   }
 }
 
-/** Why this host cannot run the ebpf dataplane, in the kernel's words; undefined when it can. */
+/** Why this host cannot run the ebpf dataplane, in the kernel's words; undefined when it can (probe.ts). */
 export function probeEbpf(release: string, load: () => { close(): void } = () => FanBpf.load()): string | undefined {
-  const m = /^(\d+)\.(\d+)/.exec(release);
-  if (m && (Number(m[1]) < 5 || (Number(m[1]) === 5 && Number(m[2]) < 10))) {
-    return `kernel ${release} is older than 5.10 (bpf_redirect_neigh and bpf_redirect_peer)`;
-  }
-  try {
-    load().close();
-    return undefined;
-  } catch (e) {
-    return (e as Error).message;
-  }
+  return probeHost(release, load);
 }

@@ -21,12 +21,16 @@ export const PORT_SIZE = 20;
 export const PORT_PEER = 1 << 0;
 
 /**
- * The counters of one row, in bpf/fan.h's FAN_COUNTER_LIST order: the
- * userspace dataplane's drop reasons and traffic counters at the same
- * indices, then this dataplane's own.
+ * The counters of one row, in bpf/fan.h's FAN_COUNTER_LIST order, under the
+ * keys every dataplane reports (counter-names.ts; test/ebpf.test.ts checks
+ * both): the IPIP drop reasons of the userspace dataplane, its traffic
+ * counters, then this dataplane's own.
  */
-export const EBPF_ONLY_NAMES = ['rx.direct', 'slow-path.out', 'slow-path.in'] as const;
-export const COUNTER_NAMES: readonly string[] = [...DROP_NAMES.map((n) => `drop.${n}`), ...TRAFFIC_NAMES, ...EBPF_ONLY_NAMES];
+export const COUNTER_NAMES: readonly string[] = [
+  ...DROP_NAMES.slice(0, DROP_NAMES.indexOf('in.queue-full') + 1).map((n) => `drop.${n}`),
+  ...TRAFFIC_NAMES,
+  'rx.direct', 'slow-path.out', 'slow-path.in',
+];
 /** FAN_COUNTERS. */
 export const COUNTERS = COUNTER_NAMES.length;
 /** sizeof(struct fan_counters). */

@@ -199,7 +199,7 @@ test.serial('a vxlan device fand did not create, with other settings, is an erro
 });
 
 test.serial('auto picks kernel-fan for VXLAN fans only where the vxlan map is proven', (t) => {
-  const k: KernelFacts = { fanPatch: true, fanEvidence: 'ipip read back', ipip: true, tun: true, notes: [] };
+  const k: KernelFacts = { fanPatch: true, fanEvidence: 'ipip read back', ipip: true, tun: true, ebpf: 'not here', notes: [] };
   t.is(chooseDataplane('auto', k, ['vxlan']).mode, 'userspace');
   t.is(chooseDataplane('auto', { ...k, fanVxlan: false, fanVxlanEvidence: 'kept no fan-map' }, ['vxlan']).mode, 'userspace');
   const c = chooseDataplane('auto', { ...k, fanVxlan: true, fanVxlanEvidence: 'a vxlan device read it back' }, ['vxlan', 'ipip']);

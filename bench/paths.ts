@@ -46,11 +46,13 @@ export async function vxlanPath(h1: LabHost, h2: LabHost): Promise<BenchPath> {
  * both), over an IPIP fan (key `fand`) or a VXLAN fan (key `fand-vxlan`:
  * the userspace VXLAN dataplane, in a lab of its own).
  */
-export function fandPath(h1: LabHost, h2: LabHost, workers: string, encap: Encap = 'ipip'): BenchPath {
+export function fandPath(h1: LabHost, h2: LabHost, workers: string, encap: Encap = 'ipip', variant?: 'ebpf' | 'ebpf-bridge'): BenchPath {
   const c1 = h1.containers[0]!;
   const c2 = h2.containers[0]!;
+  const label = variant === 'ebpf' ? 'fand IPIP ebpf' : variant === 'ebpf-bridge' ? 'fand IPIP ebpf, no port redirect'
+    : `fand ${encap === 'vxlan' ? 'VXLAN' : 'IPIP userspace'} (${workers} workers)`;
   return {
-    key: encap === 'vxlan' ? 'fand-vxlan' : 'fand', label: `fand ${encap === 'vxlan' ? 'VXLAN' : 'IPIP'} (${workers} workers)`,
+    key: variant ? `fand-${variant}` : encap === 'vxlan' ? 'fand-vxlan' : 'fand', label,
     clientNs: c1.ns, serverNs: c2.ns, address: c2.address,
     start: async () => undefined, stop: async () => undefined,
     pids: () => [h1.fand?.child.pid, h2.fand?.child.pid].filter((p): p is number => p !== undefined),

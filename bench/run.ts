@@ -2,8 +2,10 @@
 // measured in the same run and in turn — bare underlay (the veth pair), kernel
 // VXLAN between the same hosts (the in-kernel overlay reference), fand's
 // userspace dataplane between containers over an IPIP fan, the same over a
-// VXLAN fan (a second pair of hosts, alike, running fand --encap vxlan), and
-// OpenVPN without crypto between
+// VXLAN fan (a second pair of hosts, alike, running fand --encap vxlan),
+// fand's ebpf dataplane over an IPIP fan (a third pair; `fand-ebpf-bridge`,
+// the same without the port redirect, on request), and OpenVPN without
+// crypto between
 // the hosts (a userspace tunnel for reference). For each path: iperf3 TCP
 // with 1 and 4 streams, UDP 64-byte datagrams per second and 1400-byte
 // goodput, round-trip latency, the machine's CPU time per Gbit, and the
@@ -11,7 +13,7 @@
 // VXLAN. Nothing here is a pass/fail test.
 //   npm run bench -- [--seconds N] [--repeat N] [--quick] [--workers N]
 //                    [--json FILE] [--no-reference] [--latency sockperf|node]
-//                    [--paths bare,vxlan,fand,fand-vxlan,openvpn] [--fand-args="OPTIONS"]
+//                    [--paths bare,vxlan,fand,fand-ebpf,fand-vxlan,openvpn,fand-ebpf-bridge] [--fand-args="OPTIONS"]
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -130,8 +132,13 @@ async function main(): Promise<void> {
   const lab = new Lab(Lab.uniquePrefix('bench'));
   // The VXLAN fan's hosts: the same veth pair and addresses, in namespaces of their own.
   const vlab = !ONLY || ONLY.includes('fand-vxlan') ? new Lab(Lab.uniquePrefix('benchv'), 16, { encap: 'vxlan' }) : undefined;
+  // The ebpf dataplane's hosts (and, on request, the same without the port
+  // redirect, to measure what it pays): the same veth pair, their own namespaces.
+  const elab = !ONLY || ONLY.includes('fand-ebpf') ? new Lab(Lab.uniquePrefix('benche'), 16, { dataplane: 'ebpf' }) : undefined;
+  const blab = ONLY?.includes('fand-ebpf-bridge') ? new Lab(Lab.uniquePrefix('benchb'), 16, { dataplane: 'ebpf' }) : undefined;
+  const labs = [lab, vlab, elab, blab].filter((l): l is Lab => l !== undefined);
   let ovpn: OpenVpnPath | undefined;
-  const onSig = () => { ovpn?.dispose(); void Promise.all([lab.destroy(), vlab?.destroy()]).then(() => process.exit(130)); };
+  const onSig = () => { ovpn?.dispose(); void Promise.all(labs.map((l) => l.destroy())).then(() => process.exit(130)); };
   process.once('SIGINT', onSig);
   const started = new Date();
   const loadBefore = loadavg()[0]!;
@@ -140,8 +147,15 @@ async function main(): Promise<void> {
   try {
     await lab.build(2, 1, 1500, true); // one veth pair, as the issue's setup: no bridge between the hosts
     const [h1, h2] = lab.hosts as [typeof lab.hosts[0], typeof lab.hosts[0]];
-    for (const h of lab.hosts) { await lab.startFand(h, ['--workers', WORKERS, ...FAND_ARGS]); await lab.attachContainers(h); }
+    // The userspace dataplane by name: auto takes ebpf where the kernel has it.
+    for (const h of lab.hosts) { await lab.startFand(h, ['--dataplane', 'userspace', '--workers', WORKERS, ...FAND_ARGS]); await lab.attachContainers(h); }
     paths = [barePath(h1, h2), await vxlanPath(h1, h2), fandPath(h1, h2, WORKERS)];
+    for (const [l, variant, args] of [[elab, 'ebpf', []], [blab, 'ebpf-bridge', ['--no-port-redirect']]] as const) {
+      if (!l) continue;
+      await l.build(2, 1, 1500, true);
+      for (const h of l.hosts) { await l.startFand(h, ['--workers', WORKERS, ...args, ...FAND_ARGS]); await l.attachContainers(h); }
+      paths.push(fandPath(l.hosts[0]!, l.hosts[1]!, WORKERS, 'ipip', variant));
+    }
     if (vlab) {
       await vlab.build(2, 1, 1500, true);
       for (const h of vlab.hosts) { await vlab.startFand(h, ['--workers', WORKERS, ...FAND_ARGS]); await vlab.attachContainers(h); }
@@ -150,13 +164,12 @@ async function main(): Promise<void> {
     if (haveOpenVpn) paths.push(ovpn = new OpenVpnPath(lab, h1, h2));
     paths = paths.filter((p) => !ONLY || ONLY.includes(p.key));
     for (const p of [...paths]) {
-      const why = await preflight(p.key === 'fand-vxlan' ? vlab! : lab, p);
+      const why = await preflight(p.key === 'fand-vxlan' ? vlab! : p.key === 'fand-ebpf' ? elab! : p.key === 'fand-ebpf-bridge' ? blab! : lab, p);
       if (why) { notes.push(`${p.label} skipped: ${why}`); paths = paths.filter((x) => x !== p); }
     }
     results = await measureAll(paths, testsWith(useSockperf ? sockperfRtt : nodeRtt));
   } finally {
-    await lab.destroy();
-    await vlab?.destroy();
+    for (const l of labs) await l.destroy();
     ovpn?.dispose();
     process.off('SIGINT', onSig);
   }

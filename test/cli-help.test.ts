@@ -60,7 +60,7 @@ const mistakes: [string, string[], RegExp, string][] = [
   ['a missing value before the next option', ['run', '--bridge', '--dhcp'], /^fand: --bridge needs a value: --bridge NAME$/m, 'run'],
   ['an empty value', ['run', '--config='], /^fand: --config needs a value: --config FILE$/m, 'run'],
   ['a value for a flag', ['run', '--dhcp=yes'], /^fand: --dhcp takes no value \(got --dhcp=yes\)$/m, 'run'],
-  ['a value not among the choices', ['run', '--dataplane', 'fast'], /^fand: --dataplane fast: must be one of auto, kernel-fan, kernel-ipip, userspace$/m, 'run'],
+  ['a value not among the choices', ['run', '--dataplane', 'fast'], /^fand: --dataplane fast: must be one of auto, kernel-fan, ebpf, kernel-ipip, userspace$/m, 'run'],
   ['a number out of range', ['plan', '--mtu', '100'], /^fand: --mtu 100: must be between 576 and 65515$/m, 'plan'],
   ['an option given twice', ['run', '--bridge', 'a', '--bridge', 'b'], /^fand: --bridge given twice \(a and b\); give it once$/m, 'run'],
   ['an option of another command', ['map', '--dhcp', '--overlay', '250.0.0.0/8'], /^fand: option '--dhcp' is not an option of 'map' \(it is one of: run, plan, integrate\)$/m, 'map'],

@@ -52,7 +52,7 @@ test('each verb\'s own options, from the option table', async (t) => {
   t.deepEqual(await complete(['fand', 'plan', '--d']), ['--dataplane', '--dhcp']);
   t.deepEqual(await complete(['fand', 'map', '--d']), [], 'map takes neither --dhcp nor --dataplane');
   // no verb yet: run's options (run is the default command)
-  t.deepEqual(await complete(['fand', '--no-']), ['--no-direct-send', '--no-nat', '--no-source-check']);
+  t.deepEqual(await complete(['fand', '--no-']), ['--no-direct-send', '--no-nat', '--no-port-redirect', '--no-source-check']);
 });
 
 test('option values: the choices of --dataplane, --log-level, --log-format', async (t) => {

@@ -250,7 +250,8 @@ const sliceOfHost = (overlay: number, h: number) => (overlay | ((h & 0xffff) << 
 const ipip = fc.record({
   host: otherHost,
   overlay: fc.constantFrom(ip('250.0.0.0'), ip('10.0.0.0')),
-  dstHost: fc.integer({ min: 0, max: 255 }),
+  // .7 and .8 have ports in the map (straight in, and too small an MTU): often
+  dstHost: fc.oneof(fc.constantFrom(7, 8), fc.integer({ min: 0, max: 255 })),
   srcHost: fc.integer({ min: 0, max: 255 }),
   tos: fc.integer({ min: 0, max: 255 }),
   outerTos: fc.integer({ min: 0, max: 255 }),

@@ -41,7 +41,7 @@ test('one route per remote slice, none for this host, the network or the broadca
 test('auto picks kernel-ipip when the ipip module is there, and says why not kernel-fan', (t) => {
   const c = chooseDataplane('auto', { fanPatch: false, fanEvidence: 'the kernel created an ipip device but dropped its fan-map', ipip: true, tun: true, ebpf: 'not here', notes: [] });
   t.is(c.mode, 'kernel-ipip');
-  t.regex(c.reason, /^no kernel Fan: the kernel created an ipip device but dropped its fan-map: kernel-ipip$/);
+  t.regex(c.reason, /^no kernel Fan: the kernel created an ipip device but dropped its fan-map; ebpf: not here: kernel-ipip$/);
   t.is(chooseDataplane('auto', { fanPatch: false, fanEvidence: 'the kernel created an ipip device but dropped its fan-map', ipip: false, tun: true, ebpf: 'not here', notes: [] }).mode, 'userspace');
   t.throws(() => chooseDataplane('kernel-ipip', { fanPatch: false, fanEvidence: 'the kernel created an ipip device but dropped its fan-map', ipip: false, tun: true, ebpf: 'not here', notes: [] }), { message: /--dataplane kernel-ipip: this host cannot run it: ipip module not available/ });
   t.throws(() => chooseDataplane('auto', { fanPatch: false, fanEvidence: 'the kernel created an ipip device but dropped its fan-map', ipip: false, tun: false, ebpf: 'not here', notes: [] }), { message: /no dataplane can run/ });

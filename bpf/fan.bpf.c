@@ -217,7 +217,11 @@ int fand_egress(struct __sk_buff *skb) {
   if (ihl < 20 || ihl > len) return drop(c, C_OUT_MALFORMED, C_OUT_READ, segs);
   __u32 total = ntohs(ip->tot_len);
   if (total > len || total < ihl) return drop(c, C_OUT_MALFORMED, C_OUT_READ, segs);
-  __u32 dst = ntohl(ip->daddr);
+  // Two 16-bit halves: on a TUN the header starts at the packet's first byte,
+  // and kernels for architectures without efficient unaligned access make
+  // the verifier insist on aligned direct reads (NET_IP_ALIGN is 2).
+  const __u16 *w = (const __u16 *)ip;
+  __u32 dst = ((__u32)ntohs(w[8]) << 16) | ntohs(w[9]);
   if ((dst & f->overlay_mask) != f->overlay_net) return drop(c, C_OUT_NOT_OVERLAY, C_OUT_READ, segs);
   if ((dst & f->slice_mask) == f->local_slice) return drop(c, C_OUT_LOCAL_SLICE, C_OUT_READ, segs);
   __u32 host = f->underlay_net | ((dst & ~f->overlay_mask) >> (f->slice_shift & 31));

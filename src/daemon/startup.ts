@@ -9,7 +9,7 @@ import { sweepRuntimeDir } from '../control/sweep.js';
 import { startMetrics } from '../metrics.js';
 import type { Daemon } from './context.js';
 import { createdOf, type PreviousState } from './state.js';
-import { bridgesOf, describeKept, planRetirement } from './retire.js';
+import { bridgesOf, describeKept, fanOf, planRetirement } from './retire.js';
 import { metricsSnapshot, show } from './status.js';
 
 /** Says what the state file found means, in words. */
@@ -33,7 +33,18 @@ async function retireStale(d: Daemon, previous: PreviousState): Promise<void> {
   const wanted = new Set(d.plan.resources.map((r) => r.id));
   const stale = owned.filter((c) => !wanted.has(c.resource.id));
   if (stale.length === 0) return;
-  const r = await planRetirement(d.host, stale, owned, false);
+  // A fan that is still configured keeps its containers whatever happens to
+  // its old resources: what it no longer uses (another dataplane's TUN, route
+  // or tc hooks, after a restart in another mode) goes, or it would stand in
+  // the new dataplane's way. Only fans no longer configured are kept for
+  // their containers.
+  const configured = new Set(d.plan.fans.map((f) => f.bridge));
+  const replaced = stale.filter((c) => { const f = fanOf(c.resource); return f !== undefined && configured.has(f); });
+  if (replaced.length) {
+    d.log.warn({ stale: replaced.map((c) => c.resource.id) }, 'removing what an earlier fand set up for fans this one serves differently');
+    for (const e of await teardown(d.host, replaced, (m) => d.log.info(m))) d.log.error(`teardown: ${e}`);
+  }
+  const r = await planRetirement(d.host, stale.filter((c) => !replaced.includes(c)), owned, false);
   if (r.remove.length) {
     d.log.warn({ stale: r.remove.map((c) => c.resource.id) }, 'removing what an earlier fand created and this configuration does not use');
     for (const e of await teardown(d.host, r.remove, (m) => d.log.info(m))) d.log.error(`teardown: ${e}`);

@@ -7,7 +7,8 @@
 //   h3  fand --dataplane userspace
 // Every container pings every other, TCP crosses between ebpf and each
 // other mode intact both ways, a spoofed inner source sent to h1 is dropped
-// and counted by its program, and stopping h1's fand removes its filters.
+// and counted by its program, and stopping h1's fand (its container
+// detached) removes its filters and the clsact qdisc it added.
 //   node ebpf.js measure   instead times TCP between two ebpf hosts and
 //                          between two kernel-ipip hosts (UML has no BPF
 //                          JIT: the programs run in the interpreter)
@@ -106,6 +107,8 @@ try {
     for (let i = 0; i < 50 && spoofed < 3; i++) { spoofed = ((await show(h1)).fans[0]!.drops['in.spoofed-source'] ?? 0) - before; if (spoofed < 3) await new Promise((r) => setTimeout(r, 100)); }
     out['spoofedDropped'] = spoofed;
     check(spoofed === 3, `h1 counted ${spoofed} of 3 spoofed packets`);
+    // Detached first: a clean stop keeps a fan that still has containers (and its hooks with it).
+    await run('ip', ['-n', h1.ns, 'link', 'set', 'c1', 'nomaster']);
     const code = await lab.stopFand(h1, 'SIGTERM', 120_000);
     const qdiscs = (JSON.parse((await inNs(h1.ns, 'tc', ['-j', 'qdisc', 'show', 'dev', 'eth0'])).stdout) as { kind: string }[]).map((q) => q.kind);
     out['h1StopExit'] = code;

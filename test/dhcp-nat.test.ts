@@ -3,7 +3,7 @@
 // reaches a host outside the fan that only knows the fan host's underlay
 // address (NAT). After kill -9 and a restart, exactly one dnsmasq serves.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, FAND_BIN, PATIENCE_MS } from '../src/demo/lab.js';
@@ -23,13 +23,15 @@ esac
 exit 0
 `;
 
-function dnsmasqFor(bridge: string): number[] {
+/** The dnsmasq processes serving `bridge` in the namespace `ns` (other tests' fans have the same bridge name). */
+function dnsmasqFor(bridge: string, ns: string): number[] {
+  const lease = `dhcp-${statSync(`/run/netns/${ns}`).ino}-${bridge}.leases`;
   const pids: number[] = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     let cmd = '';
     try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
-    if (cmd.includes('dnsmasq') && cmd.includes(`${bridge}.leases`) && cmd.includes(`--interface=${bridge}`)) pids.push(Number(pid));
+    if (cmd.includes('dnsmasq') && cmd.includes(lease) && cmd.includes(`--interface=${bridge}`)) pids.push(Number(pid));
   }
   return pids;
 }
@@ -67,14 +69,14 @@ test('a container gets address, router and MTU by DHCP and reaches the outside t
   void outside;
 
   // kill -9: dnsmasq outlives fand; the next fand ends it and starts exactly one
-  t.is(dnsmasqFor(h.bridge).length, 1);
+  t.is(dnsmasqFor(h.bridge, h.ns).length, 1);
   await lab.stopFand(h, 'SIGKILL');
-  t.is(dnsmasqFor(h.bridge).length, 1, 'dnsmasq should outlive a killed fand');
+  t.is(dnsmasqFor(h.bridge, h.ns).length, 1, 'dnsmasq should outlive a killed fand');
   await lab.startFand(h, ['--workers', '1', '--dhcp']);
   // fand is up only after the old dnsmasq is gone and the new one runs
-  t.is(dnsmasqFor(h.bridge).length, 1, 'not exactly one dnsmasq after the restart');
+  t.is(dnsmasqFor(h.bridge, h.ns).length, 1, 'not exactly one dnsmasq after the restart');
   t.is(await lab.stopFand(h), 0);
-  t.is(dnsmasqFor(h.bridge).length, 0, 'dnsmasq left after a clean stop');
+  t.is(dnsmasqFor(h.bridge, h.ns).length, 0, 'dnsmasq left after a clean stop');
   // The container keeps its way out while fand is stopped (NAT stays with its fan) ...
   t.regex((await inNs(h.ns, systemCommand('nft'), ['list', 'tables'])).stdout, /table ip fand/);
   // ... until the fan is removed.

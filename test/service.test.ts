@@ -5,9 +5,9 @@
 // hidden, and a checkout the sandbox would hide refused with the fix.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FAND_BIN } from '../src/demo/lab.js';
 import { COMPLETION_PATH, UNIT_CAPABILITIES, UNIT_PATH, checkReachable, hiddenBy, hiddenDirs, unitText } from '../src/cli/install-service.js';
@@ -68,15 +68,33 @@ test('paths under /root, /home, /run/user, /tmp and /var/tmp are the ones refuse
     { message: /node \(\/root\/\.nvm\/versions\/node\/v20\.19\.0\/bin\/node\) is under \/root, which the unit's ProtectHome=yes hides from the service: install Node\.js system-wide/ });
 });
 
+/**
+ * This checkout's fand, or, when the checkout itself lies where the unit's
+ * sandbox hides it (a clone under /root, /home or /tmp: refused, see the tests
+ * above), a copy of its runnable parts under `dir` (not hidden), so the test
+ * checks the same install wherever the suite is run from.
+ */
+async function visibleCheckout(dir: string): Promise<string> {
+  if (!hiddenBy(realpathSync(FAND_BIN), hiddenDirs(await unitText()))) return FAND_BIN;
+  const copy = join(dir, 'checkout');
+  mkdirSync(copy);
+  for (const part of ['package.json', 'bin', 'dist', 'man', 'node_modules', 'systemd', 'bpf', 'native/build/Release']) {
+    mkdirSync(dirname(join(copy, part)), { recursive: true });
+    cpSync(join(ROOT, part), join(copy, part), { recursive: true, verbatimSymlinks: true });
+  }
+  return join(copy, 'bin', 'fand.js');
+}
+
 test('install-service from this checkout: unit and completion written, and systemd-analyze verify accepts the unit only with fand(8) installed', async (t) => {
   const root = mkdtempSync(join('/var/lib', 'fand-unit-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  const r = await run(process.execPath, [FAND_BIN, 'install-service', '--root', root]);
+  const bin = await visibleCheckout(root);
+  const r = await run(process.execPath, [bin, 'install-service', '--root', root]);
   t.is(r.code, 0, r.stderr);
   t.regex(r.stdout, new RegExp(`^installed ${root}/etc/systemd/system/fand\\.service`, 'm'));
   const unitFile = join(root, UNIT_PATH);
   const unit = readFileSync(unitFile, 'utf8');
-  t.deepEqual(execStart(unit), [realpathSync(process.execPath), realpathSync(FAND_BIN), 'run', '--config', '/etc/network/fan']);
+  t.deepEqual(execStart(unit), [realpathSync(process.execPath), realpathSync(bin), 'run', '--config', '/etc/network/fan']);
   t.is(readFileSync(join(root, COMPLETION_PATH), 'utf8'), bashCompletion());
   // systemd's checker runs `man fand.8` for Documentation=: with the checkout's pages it passes ...
   const ok = await verify(unitFile, join(ROOT, 'man'));

@@ -9,7 +9,7 @@
 // other mode intact both ways, a spoofed inner source sent to h1 is dropped
 // and counted by its program, and stopping h1's fand (its container
 // detached) removes its filters and the clsact qdisc it added.
-//   node ebpf.js measure   instead times TCP between two ebpf hosts and
+//   node ebpf.js measure [ROUNDS]  instead times TCP between two ebpf hosts and
 //                          between two kernel-ipip hosts (UML has no BPF
 //                          JIT: the programs run in the interpreter)
 // Prints one JSON line; exit 0 when everything held.
@@ -55,9 +55,9 @@ try {
   };
 
   if (mode === 'measure') {
-    // Same hosts, same path (h2 -> h3), each mode in turn, twice, interleaved.
+    // Same hosts, same path (h2 -> h3), each mode in turn, ROUNDS times (2 by default), interleaved.
     const rounds: Record<string, number[]> = { ebpf: [], 'kernel-ipip': [] };
-    for (let r = 0; r < 2; r++) {
+    for (let r = 0; r < Number(process.argv[3] ?? 2); r++) {
       for (const dp of ['ebpf', 'kernel-ipip'] as const) {
         await start(h2, dp);
         await start(h3, dp);

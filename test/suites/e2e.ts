@@ -308,6 +308,12 @@ export function e2eSuite(encap: Encap, dataplane: 'userspace' | 'ebpf' = 'usersp
     t.is((await hostLinkJson(h3.ns, h3.bridge))['address'], mac);
     t.true(await lab.ping(c1.ns, h3.slice.gateway), 'a container lost its gateway while fand was stopped');
     t.true(await lab.ping(c1.ns, c2.address), 'local traffic stopped while fand was stopped');
+    if (dataplane === 'ebpf') {
+      // the kernel keeps running the programs: cross-host traffic goes on with fand stopped (port map
+      // emptied, so inbound packets take the TUN and the bridge)
+      t.true(await lab.ping(remote.ns, c1.address, 1), 'ebpf: cross-host traffic stopped with fand');
+      t.true(await lab.ping(c2.ns, remote.address, 1), 'ebpf: cross-host traffic stopped with fand');
+    }
     const state = JSON.parse(readFileSync(`/run/fand/fand-${ino}.state.json`, 'utf8')) as { stopped?: { kept: { bridge: string; ports: string[] }[] } };
     t.deepEqual(state.stopped?.kept, [{ bridge: h3.bridge, ports: ['c1', 'c2'] }]);
     t.false(existsSync(`/run/fand/fand-${ino}.sock`), 'control socket left behind');

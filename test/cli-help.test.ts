@@ -2,7 +2,7 @@
 // help with every option, --version, mistakes explained in fand's words
 // (never Node's parseArgs text), and the privilege check up front.
 import test from 'ava';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
@@ -160,4 +160,19 @@ test('bin/fand.js in a clone where npm ci has not run says so, instead of a stac
   t.is(r.code, 1);
   t.is(r.stderr, `fand: this checkout is not built (dist/src/cli/main.js and native/build/Release/fand_native.node missing): `
     + `run npm ci in ${dir}/ first (it builds the addon and compiles the TypeScript), then run ${dir}/bin/fand.js\n`);
+});
+
+test('bin/fand.js on a Node older than 20.19 names the version and where to get a newer one', async (t) => {
+  // Node 18 as Debian 12 ships it, seen by the launcher: process.version(s) replaced before it runs.
+  const dir = mkdtempSync(join(tmpdir(), 'fand-oldnode-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const preload = join(dir, 'node18.mjs');
+  writeFileSync(preload, "Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '18.19.0' } });\n"
+    + "Object.defineProperty(process, 'version', { value: 'v18.19.0' });\n");
+  const r = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => execFile(process.execPath, ['--import', preload, FAND_BIN, '--version'], { timeout: 60_000 },
+    (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout, stderr })));
+  t.is(r.code, 1);
+  t.is(r.stdout, '');
+  t.is(r.stderr, `fand: needs Node.js >= 20.19; ${process.execPath} is v18.19.0 (Debian 12's nodejs is 18: `
+    + 'install Node 20 or 22 from NodeSource or nodejs.org, see the README)\n');
 });

@@ -68,6 +68,18 @@ test('a container gets address, router and MTU by DHCP and reaches the outside t
   t.regex(nft, /counter packets [1-9]/);
   void outside;
 
+  // Someone deletes the bridge: fand puts it back and attaches the container again, and dnsmasq
+  // (--bind-dynamic) serves the new bridge: the same client gets a lease again, from the same dnsmasq.
+  const served = dnsmasqFor(h.bridge, h.ns);
+  const mark = h.fand!.logs.length;
+  await run('ip', ['-n', h.ns, 'link', 'del', h.bridge]);
+  await lab.waitForLog(h, /^attached c1 to fan-250-1-10 again$/, PATIENCE_MS, mark);
+  await run('ip', ['-n', c.ns, 'addr', 'flush', 'dev', 'eth0']);
+  const again = (await inNs(c.ns, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-T', '2', '-s', script], PATIENCE_MS)).stdout;
+  t.regex(again, /LEASE ip=250\.1\.10\.\d+ mask=24 router=250\.1\.10\.1 mtu=1480/, 'no lease after the bridge was put back');
+  t.deepEqual(dnsmasqFor(h.bridge, h.ns), served, 'dnsmasq was not the same one after the bridge came back');
+  t.true(await lab.ping(c.ns, '172.16.9.20', 2), 'no way out after the bridge was put back');
+
   // kill -9: dnsmasq outlives fand; the next fand ends it and starts exactly one
   t.is(dnsmasqFor(h.bridge, h.ns).length, 1);
   await lab.stopFand(h, 'SIGKILL');

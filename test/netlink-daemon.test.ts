@@ -4,7 +4,7 @@
 // assertions are "reflected", with generous caps for a busy machine.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { Lab } from '../src/demo/lab.js';
+import { Lab, PATIENCE_MS } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { ForkCounter } from '../bench/forks.js';
 
@@ -34,7 +34,7 @@ async function capture(ns: string, dev: string, filter: string) {
 
 /** The first log line of the host's fand at or after `since` (epoch ms) whose msg matches; waits up to 20 s. */
 async function logged(h: Host, msg: RegExp, since: number): Promise<Record<string, unknown>> {
-  const until = Date.now() + 20_000;
+  const until = Date.now() + PATIENCE_MS;
   for (;;) {
     const hit = h.fand!.logs.find((l) => Number(l['time']) >= since - 5 && msg.test(String(l['msg'])));
     if (hit) return hit;

@@ -89,7 +89,7 @@ const rx = new Uint8Array(64 * SLOT), rsizes = new Int32Array(64), states = new 
 const pfd = Int32Array.of(sock), pev = Int32Array.of(POLLIN), prev = new Int32Array(1);
 function receive(want: number): { pkts: Uint8Array[]; states: number[] } {
   const pkts: Uint8Array[] = [], st: number[] = [];
-  const deadline = Date.now() + 3000;
+  const deadline = Date.now() + 30_000; // a cap for a broken path only: the loop ends when the packets are in
   while (pkts.length < want && Date.now() < deadline) {
     if (native.poll(pfd, pev, prev, 1, 100) === 0) continue;
     const n = native.rawRecv(sock, rx, SLOT, 0, 64, rsizes, states);

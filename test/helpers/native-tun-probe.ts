@@ -31,9 +31,9 @@ const buf = new Uint8Array(new SharedArrayBuffer(8 * SLOT));
 const sizes = new Int32Array(8);
 const fds = Int32Array.from(queues), events = Int32Array.of(POLLIN, POLLIN), revents = new Int32Array(2);
 
-/** Reads both queues until match() accepts a packet or 3 s pass. */
+/** Reads both queues until match() accepts a packet (30 s: a cap for a broken path only). */
 function readUntil(slot: number, headroom: number, match: (p: Uint8Array, size: number) => boolean): unknown {
-  const deadline = Date.now() + 3000;
+  const deadline = Date.now() + 30_000; // a cap for a broken path only: the loop ends when the packets are in
   const seen: number[] = [];
   while (Date.now() < deadline) {
     if (native.poll(fds, events, revents, 2, 100) === 0) continue;

@@ -6,44 +6,17 @@
 // for a second tunnel with the same local/remote/link, and a kernel without
 // the patch that skips attribute 33. The real behaviour is checked in the
 // UML tier (test/uml-fan.test.ts); this model lets the error paths be driven.
-import { constants, endianness } from 'node:os';
+import { constants } from 'node:os';
+import { LE, attr, attrs, cat, find, nest, str } from './nlattr.js';
 import {
   IFLA_FAN_MAPPING, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_IPTUN_FAN_MAP, IFLA_IPTUN_LINK, IFLA_IPTUN_LOCAL,
   IFLA_LINKINFO, NLM_F_CREATE, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, type FanMapping,
 } from '../../src/dataplane/kernel-fan/netlink.js';
 
-const LE = endianness() === 'LE';
 const E = constants.errno;
 
 interface Dev { index: number; kind: string; maps: FanMapping[]; link: number; local: number; fallback: boolean }
 
-type A = { type: number; payload: Uint8Array };
-function attrs(b: Uint8Array): A[] {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const out: A[] = [];
-  for (let off = 0; off + 4 <= b.length;) {
-    const len = v.getUint16(off, LE);
-    if (len < 4) break;
-    out.push({ type: v.getUint16(off + 2, LE) & 0x3fff, payload: b.subarray(off + 4, off + len) });
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
-const find = (as: A[], t: number) => as.find((a) => a.type === t)?.payload;
-const str = (b: Uint8Array) => new TextDecoder().decode(b).replace(/\0+$/, '');
-
-function attr(type: number, payload: Uint8Array): Uint8Array {
-  const len = 4 + payload.length;
-  const b = new Uint8Array((len + 3) & ~3);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, len, LE);
-  v.setUint16(2, type, LE);
-  b.set(payload, 4);
-  return b;
-}
-const cat = (...p: Uint8Array[]) => { const b = new Uint8Array(p.reduce((s, x) => s + x.length, 0)); let o = 0; for (const x of p) { b.set(x, o); o += x.length; } return b; };
-/** nla_nest_start() sets NLA_F_NESTED: the parser must mask it. */
-const nest = (type: number, ...kids: Uint8Array[]) => attr(type | 0x8000, cat(...kids));
 
 export class FanKernelModel {
   readonly devs = new Map<string, Dev>();

@@ -9,36 +9,10 @@
 //              (ERANGE otherwise), and always dumped back (this machine's 6.18 kernel dumps
 //              f7ffffff000000ff for a plain vxlan device: the model sends the same).
 // The real kernel is checked in the UML tier (test/uml-vxlan.test.ts).
-import { constants, endianness } from 'node:os';
+import { constants } from 'node:os';
+import { LE, attr, attrs, cat, find, nest, str } from './nlattr.js';
 
-const LE = endianness() === 'LE';
 const E = constants.errno;
-type A = { type: number; payload: Uint8Array };
-
-function attrs(b: Uint8Array): A[] {
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const out: A[] = [];
-  for (let off = 0; off + 4 <= b.length;) {
-    const len = v.getUint16(off, LE);
-    if (len < 4 || off + len > b.length) break;
-    out.push({ type: v.getUint16(off + 2, LE) & 0x3fff, payload: b.subarray(off + 4, off + len) });
-    off += (len + 3) & ~3;
-  }
-  return out;
-}
-const find = (as: A[], t: number) => as.find((a) => a.type === t)?.payload;
-const str = (b: Uint8Array | undefined) => new TextDecoder().decode(b ?? new Uint8Array()).replace(/\0+$/, '');
-function attr(type: number, payload: Uint8Array): Uint8Array {
-  const len = 4 + payload.length;
-  const b = new Uint8Array((len + 3) & ~3);
-  const v = new DataView(b.buffer);
-  v.setUint16(0, len, LE);
-  v.setUint16(2, type, LE);
-  b.set(payload, 4);
-  return b;
-}
-const cat = (...p: Uint8Array[]) => { const b = new Uint8Array(p.reduce((s, x) => s + x.length, 0)); let o = 0; for (const x of p) { b.set(x, o); o += x.length; } return b; };
-const nest = (type: number, ...kids: Uint8Array[]) => attr(type | 0x8000, cat(...kids));
 
 interface Dev { index: number; kind: string; vni: number; port: number; local: number; link: number; maps: Uint8Array[]; up: boolean }
 

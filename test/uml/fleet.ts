@@ -22,19 +22,15 @@
 // answers, spoofed inner sources (dropped and counted by the userspace host,
 // delivered by the kernel modes), and that stopping fand restores each host.
 // Prints one JSON line; exit 0 when everything held.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync, writeFileSync, mkdirSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { FAND_BIN, Lab, type LabHost } from '../../src/demo/lab.js';
 import { inNs, run } from '../../src/demo/exec.js';
 import { bridgeNameFor, makeFanMap, parseNetwork, sliceFor } from '../../src/fan/fanmap.js';
 import { formatIpv4, parseIpv4 } from '../../src/fan/ipv4.js';
-import { request } from '../../src/control/server.js';
+import { Guest, fandDrops, inEchos, ping } from './guest.js';
 
 const FANMAP = process.argv[2] ?? '';
 const PY = '/usr/bin/python3';
-const AGENT = fileURLToPath(new URL('./agent.js', import.meta.url));
 const TMP = '/run/tmp/fleet';
 const BYTES = 1 << 20;
 const PORT = 7000;
@@ -56,13 +52,10 @@ const HOSTS: Host[] = [
 interface Container { ns: string; host: Host; fan: FanName; address: string; prefix: number; gateway: string; bridge: string }
 
 const out: Record<string, unknown> = {};
-const problems: string[] = [];
-const check = (ok: boolean, what: string) => { if (!ok) problems.push(what); return ok; };
-const t0 = Date.now();
-const timeline: string[] = [];
-const stamp = (what: string) => timeline.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${what}`);
-const namespaces: string[] = [];
-const children: ChildProcess[] = [];
+const g = new Guest(TMP);
+const check = (ok: boolean, what: string) => g.check(ok, what);
+const stamp = (what: string) => g.stamp(what);
+const addNs = (name: string) => g.addNs(name);
 const lab = new Lab('fleet');
 /** Lab runs fand for us; it needs only the namespace (and keeps the process on the object). */
 const fandOf = new Map<string, LabHost>();
@@ -78,12 +71,6 @@ function sliceOf(h: Host, fan: FanName) {
 function bridgeOf(h: Host, fan: FanName): string {
   if (h.mode === 'ubuntu') return fan === 'alpha' ? 'fan-250' : 'fan-100-64';
   return bridgeNameFor(sliceOf(h, fan));
-}
-
-async function addNs(name: string): Promise<void> {
-  await run('ip', ['netns', 'add', name]);
-  namespaces.push(name);
-  await run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
 }
 
 async function build(): Promise<Container[]> {
@@ -162,74 +149,6 @@ function diff(a: string, b: string): string {
   return Object.keys(x).filter((k) => JSON.stringify(x[k]) !== JSON.stringify(y[k])).map((k) => `${k}: before ${JSON.stringify(x[k])} after ${JSON.stringify(y[k])}`).join('; ');
 }
 
-function agentCall(c: Container, req: object, timeoutMs: number): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(`${TMP}/${c.ns}.sock`);
-    let buf = '';
-    const timer = setTimeout(() => { s.destroy(); reject(new Error(`agent ${c.ns}: no answer within ${timeoutMs} ms`)); }, timeoutMs);
-    s.on('connect', () => s.write(JSON.stringify(req) + '\n'));
-    s.on('data', (d) => { buf += d.toString(); });
-    s.on('end', () => { clearTimeout(timer); try { resolve(JSON.parse(buf)); } catch (e) { reject(e); } });
-    s.on('error', (e) => { clearTimeout(timer); reject(e); });
-  });
-}
-
-async function startAgents(cs: Container[]): Promise<void> {
-  await Promise.all(cs.map((c) => new Promise<void>((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', c.ns, process.execPath, AGENT, `${TMP}/${c.ns}.sock`, String(PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`agent in ${c.ns} not ready within 120 s: ${err}`)), 120_000);
-    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('"ready"')) { clearTimeout(timer); resolve(); } });
-    child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`agent in ${c.ns} exited ${code}: ${err}`)); });
-  })));
-}
-
-/** tcpdump in a namespace, started and listening; stop() ends it and returns what it printed. */
-async function capture(ns: string, args: string[]): Promise<{ text: () => string; stop: () => Promise<string> }> {
-  // --immediate-mode: each packet as it comes (libpcap otherwise hands over blocks, and a SIGINT can drop the last one).
-  const child = spawn('ip', ['netns', 'exec', ns, 'tcpdump', '--immediate-mode', '-n', '-l', '-v', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let text = '';
-  child.stdout!.on('data', (d: Buffer) => { text += d.toString(); });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tcpdump in ${ns} not listening within 60 s`)), 60_000);
-    child.stderr!.on('data', (d: Buffer) => { if (d.toString().includes('listening on')) { clearTimeout(timer); resolve(); } });
-    child.on('exit', (code) => { clearTimeout(timer); reject(new Error(`tcpdump in ${ns} exited ${code}`)); });
-  });
-  return {
-    text: () => text,
-    stop: async () => {
-      const done = new Promise<void>((r) => child.on('close', () => r()));
-      child.kill('SIGINT');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
-      return text;
-    },
-  };
-}
-
-async function ping(from: Container, to: string, extra: string[]): Promise<{ ok: boolean; text: string }> {
-  try {
-    const r = await inNs(from.ns, 'ping', ['-n', '-c', '1', '-W', '5', ...extra, to], 30_000);
-    return { ok: true, text: r.stdout };
-  } catch (e) {
-    return { ok: false, text: String((e as { stdout?: string }).stdout ?? '') + (e as Error).message };
-  }
-}
-
-async function inEchos(ns: string): Promise<number> {
-  const lines = (await inNs(ns, 'cat', ['/proc/net/snmp'])).stdout.split('\n').filter((l) => l.startsWith('Icmp:'));
-  return Number(lines[1]!.split(/\s+/)[lines[0]!.split(/\s+/).indexOf('InEchos')]);
-}
-
-async function spoofDrops(h: Host): Promise<number> {
-  const sock = `/run/fand/fand-${statSync(`/run/netns/${h.name}`).ino}.sock`;
-  // `fand show --json`: each fan's drops by reason (src/dataplane/counter-names.ts).
-  const r = (await request(sock, { cmd: 'show' }, 10_000)) as { fans: { drops: Record<string, number> }[] };
-  return r.fans.reduce((s, f) => s + (f.drops['in.spoofed-source'] ?? 0), 0);
-}
-
 const pairs = (cs: Container[]) => cs.flatMap((a) => cs.filter((b) => b.host !== a.host).map((b) => [a, b] as const));
 const label = (c: Container) => `${c.host.name}(${c.host.mode})`;
 
@@ -259,20 +178,20 @@ try {
   const leftover = (await run('ip', ['-n', 'k', '-o', 'link', 'show'])).stdout.split('\n').filter((l) => /fanprobe/.test(l));
   check(leftover.length === 0, `probe devices left: ${leftover.join(' ')}`);
 
-  await startAgents(containers);
+  await g.startAgents(containers.map((c) => c.ns), PORT);
   stamp('agents ready');
 
   // Reachability and ECN: every ordered pair of its fan, once with ECT(0), once with CE.
   const dumps = new Map<string, { text: () => string; stop: () => Promise<string> }>();
-  for (const c of containers) dumps.set(c.ns, await capture(c.ns, ['-i', 'eth0', 'icmp[icmptype] == icmp-echo']));
+  for (const c of containers) dumps.set(c.ns, await g.capture(c.ns, ['-i', 'eth0', 'icmp[icmptype] == icmp-echo']));
   // outer header (20 bytes, no options) then the inner one: inner protocol ICMP, type echo request
-  const wire = await capture('ul', ['-i', 'br0', 'ip proto 4 and ip[29] = 1 and ip[40] = 8']);
+  const wire = await g.capture('ul', ['-i', 'br0', 'ip proto 4 and ip[29] = 1 and ip[40] = 8']);
   const pingRows: string[] = [];
   for (const fan of ['alpha', 'beta'] as const) {
     for (const [a, b] of pairs(containers.filter((c) => c.fan === fan))) {
       for (const tos of ['0x02', '0x03']) {
-        let r = await ping(a, b.address, ['-Q', tos]);
-        if (!r.ok) r = await ping(a, b.address, ['-Q', tos]);
+        let r = await ping(a.ns, b.address, ['-Q', tos]);
+        if (!r.ok) r = await ping(a.ns, b.address, ['-Q', tos]);
         pingRows.push(`${fan} ${label(a)} -> ${label(b)} tos ${tos}: ${r.ok ? 'ok' : 'FAIL'}`);
         check(r.ok, `ping ${fan} ${label(a)} ${a.address} -> ${label(b)} ${b.address} (tos ${tos})`);
       }
@@ -322,8 +241,8 @@ try {
     const cs = containers.filter((c) => c.fan === fan);
     for (const [i, a] of cs.entries()) {
       const b = cs[(i + 1) % cs.length]!;
-      const big = await ping(a, b.address, ['-M', 'do', '-s', '1472']);
-      const fits = await ping(a, b.address, ['-M', 'do', '-s', '1452']);
+      const big = await ping(a.ns, b.address, ['-M', 'do', '-s', '1472']);
+      const fits = await ping(a.ns, b.address, ['-M', 'do', '-s', '1452']);
       const told = /mtu ?=? ?1480/.test(big.text);
       pmtu.push(`${fan} ${label(a)} -> ${label(b)}: 1500 DF ${told ? 'answered mtu 1480' : `NOT answered (${big.text.slice(0, 120)})`}, 1480 DF ${fits.ok ? 'crossed' : 'FAILED'}`);
       check(told && !big.ok && fits.ok, `PMTU ${fan} ${label(a)} -> ${label(b)}`);
@@ -339,17 +258,10 @@ try {
     const cs = containers.filter((c) => c.fan === fan && !(fan === 'alpha' && c.host.name === 'u1'));
     for (const [a, b] of pairs(cs)) {
       const s0 = Date.now();
-      const sent = (await agentCall(a, { cmd: 'send', to: b.address, port: PORT, bytes: BYTES }, 240_000)) as { bytes?: number; sha256?: string; error?: string };
-      let got: { from: string; bytes: number; sha256: string } | undefined;
-      for (let w = 0; w < 300 && !got && sent.sha256; w++) {
-        const rec = (await agentCall(b, { cmd: 'received' }, 30_000)) as { from: string; bytes: number; sha256: string }[];
-        got = rec.find((r) => r.from.endsWith(a.address) && r.sha256 === sent.sha256);
-        if (!got) await new Promise((r) => setTimeout(r, 100));
-      }
-      const ok = sent.bytes === BYTES && got?.bytes === BYTES;
-      tcp.push(`${fan} ${label(a)} -> ${label(b)}: ${ok ? `${BYTES} bytes identical` : `FAILED ${JSON.stringify(sent)}`} (${Date.now() - s0} ms)`);
+      const { ok, detail } = await g.tcp(a.ns, b.ns, b.address, PORT, BYTES, a.address);
+      tcp.push(`${fan} ${label(a)} -> ${label(b)}: ${detail} (${Date.now() - s0} ms)`);
       matrix[`${a.host.mode} -> ${b.host.mode} (${fan})`] = ok ? 'identical' : 'FAILED';
-      check(ok, `TCP ${fan} ${label(a)} -> ${label(b)}: ${JSON.stringify(sent)}`);
+      check(ok, `TCP ${fan} ${label(a)} -> ${label(b)}: ${detail}`);
     }
   }
   out['tcp'] = tcp;
@@ -373,14 +285,14 @@ try {
     await run('ip', ['-n', sp.from, 'addr', 'add', `${fake}/32`, 'dev', 'lo']);
     const target = beta(sp.to);
     const echos0 = await inEchos(target.ns);
-    const drops0 = await spoofDrops(sHost);
+    const drops0 = await fandDrops(sHost.name, 'in.spoofed-source');
     await inNs(sp.from, 'ping', ['-n', '-c', '3', '-i', '0.3', '-W', '1', '-I', fake, target.address], 30_000).catch(() => undefined);
     await run('ip', ['-n', sp.from, 'addr', 'del', `${fake}/32`, 'dev', 'lo']);
     let echos = 0;
     let drops = 0;
     for (let w = 0; w < 50; w++) { // counters settle within a moment; wait for the expected change, capped
       echos = (await inEchos(target.ns)) - echos0;
-      drops = (await spoofDrops(sHost)) - drops0;
+      drops = (await fandDrops(sHost.name, 'in.spoofed-source')) - drops0;
       if ((sp.expect === 'dropped' ? drops >= 3 : echos >= 3)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -399,7 +311,7 @@ try {
   const u2a = containers.find((c) => c.host === u2)!;
   // The container's neighbour entry for its gateway: the MAC only (its state moves from REACHABLE to STALE by itself).
   const gatewayMac = async () => (JSON.parse((await run('ip', ['-n', u2a.ns, '-j', 'neigh', 'show', u2a.gateway])).stdout) as { lladdr?: string }[])[0]?.lladdr ?? 'none';
-  await ping(u2a, containers.find((c) => c.host.name === 'k' && c.fan === 'alpha')!.address, []);
+  await ping(u2a.ns, containers.find((c) => c.host.name === 'k' && c.fan === 'alpha')!.address, []);
   const u2before = await snapshot('u2');
   const macBefore = await gatewayMac();
   check(/^[0-9a-f:]{17}$/.test(macBefore), `u2's container has no neighbour entry for its gateway (${macBefore})`);
@@ -409,7 +321,7 @@ try {
   const mchoice = mf.logs.find((l) => typeof l['dataplane'] === 'string');
   migrate.push(`fand on a fanctl host: ${String(mchoice?.['dataplane'])}`);
   const during = diff(u2before, await snapshot('u2'));
-  const crosses = await ping(u2a, containers.find((c) => c.host.name === 's' && c.fan === 'alpha')!.address, []);
+  const crosses = await ping(u2a.ns, containers.find((c) => c.host.name === 's' && c.fan === 'alpha')!.address, []);
   migrate.push(`host while fand runs: ${during || 'unchanged'}; gateway MAC ${(await gatewayMac()) === macBefore ? 'unchanged' : 'CHANGED'}; ping to userspace host ${crosses.ok ? 'crosses' : 'FAILED'}`);
   check(during === '' && crosses.ok && (await gatewayMac()) === macBefore && mchoice?.['dataplane'] === 'kernel-fan', `fand taking over the fanctl host u2 changed it: ${migrate.join('; ')}`);
   const mcode = await lab.stopFand(labHost('u2'), 'SIGTERM', 120_000);
@@ -432,7 +344,7 @@ try {
   }
   const kb = containers.find((c) => c.host.name === 'k' && c.fan === 'beta')!;
   const ub = containers.find((c) => c.host.name === 'u1' && c.fan === 'beta')!;
-  const kept = await ping(kb, ub.address, []);
+  const kept = await ping(kb.ns, ub.address, []);
   const keptMaps = JSON.parse((await inNs('k', PY, [FANMAP, 'show', 'tunl0'])).stdout) as { fan_maps: unknown[] };
   restore.push(`k stopped with containers attached: ${keptMaps.fan_maps.length} maps kept on tunl0, ping kernel-fan -> Ubuntu ${kept.ok ? 'crosses' : 'FAILED'}`);
   check(kept.ok && keptMaps.fan_maps.length === 2, 'kernel-fan host stopped with containers attached: the kernel should keep forwarding');
@@ -450,15 +362,15 @@ try {
   check(u1maps.fan_maps.length === 2, 'the Ubuntu host lost its maps');
   stamp('fand stopped, hosts restored');
 } catch (e) {
-  problems.push(`error: ${(e as Error).stack ?? String(e)}`);
+  g.problems.push(`error: ${(e as Error).stack ?? String(e)}`);
 } finally {
-  for (const c of children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+  for (const c of g.children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
   for (const h of fandOf.values()) await lab.stopFand(h, 'SIGKILL', 10_000).catch(() => undefined);
   await lab.destroy().catch(() => undefined);
-  for (const ns of namespaces.reverse()) await run('ip', ['netns', 'del', ns]).catch(() => undefined);
+  await g.cleanup();
 }
-out['timeline'] = timeline;
-out['problems'] = problems;
-out['ok'] = problems.length === 0;
+out['timeline'] = g.timeline;
+out['problems'] = g.problems;
+out['ok'] = g.problems.length === 0;
 process.stdout.write(JSON.stringify(out) + '\n');
-process.exit(problems.length === 0 ? 0 : 1);
+process.exit(g.problems.length === 0 ? 0 : 1);

@@ -55,14 +55,15 @@ export class Guest {
 
   /**
    * `bytes` random bytes over TCP from the agent in `from` to `to`:`port`,
-   * and whether the agent in `toNs` received exactly them (sha256).
+   * and whether the agent in `toNs` received exactly them (sha256), from
+   * `fromAddress` when given.
    */
-  async tcp(from: string, toNs: string, to: string, port: number, bytes: number): Promise<{ ok: boolean; detail: string }> {
+  async tcp(from: string, toNs: string, to: string, port: number, bytes: number, fromAddress?: string): Promise<{ ok: boolean; detail: string }> {
     const sent = (await this.agentCall(from, { cmd: 'send', to, port, bytes }, 240_000)) as { bytes?: number; sha256?: string; error?: string };
     let got: { from: string; bytes: number; sha256: string } | undefined;
     for (let w = 0; w < 300 && !got && sent.sha256; w++) {
       const rec = (await this.agentCall(toNs, { cmd: 'received' }, 30_000)) as { from: string; bytes: number; sha256: string }[];
-      got = rec.find((r) => r.sha256 === sent.sha256);
+      got = rec.find((r) => r.sha256 === sent.sha256 && (fromAddress === undefined || r.from.endsWith(fromAddress)));
       if (!got) await new Promise((r) => setTimeout(r, 100));
     }
     const ok = sent.bytes === bytes && got?.bytes === bytes;

@@ -75,17 +75,23 @@ uint8_t ipip_inner_csum_state(const uint8_t *p, size_t n) {
   if ((in[0] >> 4) != 4 || ihl < 20 || ihl > m) return 0;
   if ((((size_t)in[2] << 8) | in[3]) != m) return 0;
   if (((in[6] << 8 | in[7]) & 0x3fff) != 0) return 0;
-  uint8_t proto = in[9];
-  size_t l4 = m - ihl;
+  return ipv4_l4_csum_state(in, ihl, m - ihl);
+}
+
+// The TCP or UDP checksum of the IPv4 packet at ip (header of ihl bytes, then
+// l4 bytes, all readable; not a fragment): 1 right, 2 wrong, 0 nothing to
+// check (another protocol, too short, UDP without a checksum).
+uint8_t ipv4_l4_csum_state(const uint8_t *ip, size_t ihl, size_t l4) {
+  uint8_t proto = ip[9];
   if (proto == 6) {
     if (l4 < 20) return 0;
   } else if (proto == 17) {
-    if (l4 < 8 || (in[ihl + 6] == 0 && in[ihl + 7] == 0)) return 0;
+    if (l4 < 8 || (ip[ihl + 6] == 0 && ip[ihl + 7] == 0)) return 0;
   } else {
     return 0;
   }
   if (l4 > 0xffff) return 0;
   uint16_t proto_be = htons(proto), len_be = htons((uint16_t)l4);
-  uint64_t sum = csum_bytes(in + 12, 8) + proto_be + len_be + csum_bytes(in + ihl, l4);
+  uint64_t sum = csum_bytes(ip + 12, 8) + proto_be + len_be + csum_bytes(ip + ihl, l4);
   return csum_fold(sum) == 0xffff ? 1 : 2;
 }

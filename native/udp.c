@@ -445,16 +445,5 @@ static uint8_t vxlan_inner_csum_state(const uint8_t *p, size_t n) {
   size_t total = ((size_t)in[2] << 8) | in[3];
   if (total < ihl || total > m) return 0;
   if (((in[6] << 8 | in[7]) & 0x3fff) != 0) return 0;
-  uint8_t proto = in[9];
-  size_t l4 = total - ihl;
-  if (proto == 6) {
-    if (l4 < 20) return 0;
-  } else if (proto == 17) {
-    if (l4 < 8 || (in[ihl + 6] == 0 && in[ihl + 7] == 0)) return 0;
-  } else {
-    return 0;
-  }
-  uint16_t proto_be = htons(proto), len_be = htons((uint16_t)l4);
-  uint64_t sum = csum_bytes(in + 12, 8) + proto_be + len_be + csum_bytes(in + ihl, l4);
-  return csum_fold(sum) == 0xffff ? 1 : 2;
+  return ipv4_l4_csum_state(in, ihl, total - ihl);
 }

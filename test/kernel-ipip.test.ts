@@ -3,7 +3,7 @@
 // ipip module, so a veth stands in for tunl0: the routes are the same
 // `SLICE via HOST dev DEV onlink` routes. The UML tier runs the real thing.)
 import test from 'ava';
-import { sliceRouteCommands, sliceRouteDeleteCommands, remoteHostCount, FAND_ROUTE_PROTO } from '../src/dataplane/kernel-ipip/routes.js';
+import { missingSliceHosts, sliceDst, sliceRouteCommands, sliceRouteCommandsFor, sliceRouteDeleteCommands, remoteHostCount, FAND_ROUTE_PROTO } from '../src/dataplane/kernel-ipip/routes.js';
 import { makeFanMap, parseNetwork } from '../src/fan/fanmap.js';
 import { ensure, teardown, type Created } from '../src/host/ensure.js';
 import { sliceRoutes } from '../src/host/resources.js';
@@ -36,6 +36,29 @@ test('one route per remote slice, none for this host, the network or the broadca
   const l2 = sliceRouteCommands({ map: m2, local: ip('192.168.18.81'), dev: 'tunl0', src: '10.37.16.1', fanIndex: 1 }).filter((l) => l[0] === 'route');
   t.is(l2.length, 4093);
   t.deepEqual(l2[0]!.slice(2, 5), ['10.0.16.0/20', 'nhid', String(0xfa000000 + (1 << 20) + 1)]);
+});
+
+test('a repair puts back exactly the slice routes that are missing, with the ids and lines of a full install', (t) => {
+  const spec = { map, local: ip('172.16.3.4'), dev: 'tunl0', src: '250.3.4.1', fanIndex: 0 };
+  const all = sliceRouteCommands(spec);
+  const present = new Set(all.filter((l) => l[0] === 'route').map((l) => l[2]!));
+  t.deepEqual(missingSliceHosts(spec, present), []);
+  present.delete('250.5.6.0/24');
+  present.delete('250.0.1.0/24');
+  present.add('250.3.4.0/24'); // this host's own slice is never routed to tunl0: not missing either way
+  const lost = missingSliceHosts(spec, present);
+  t.deepEqual(lost, [ip('172.16.0.1'), ip('172.16.5.6')]);
+  t.is(sliceDst(spec, lost[1]!), '250.5.6.0/24');
+  const lines = sliceRouteCommandsFor(spec, lost);
+  const wanted = (dst: string) => { const r = all.find((l) => l[0] === 'route' && l[2] === dst)!; return [all.find((l) => l[0] === 'nexthop' && l[3] === r[4])!, r]; };
+  const [nh1, rt1] = wanted('250.0.1.0/24');
+  const [nh2, rt2] = wanted('250.5.6.0/24');
+  t.deepEqual(lines, [nh1, nh2, rt1, rt2]);
+  // another geometry: /24 slices of 10.0.0.0/16 over 192.168.1.0/24
+  const m2 = makeFanMap(parseNetwork('10.0.0.0/16', 'overlay'), parseNetwork('192.168.1.0/24', 'underlay'));
+  const s2 = { map: m2, local: ip('192.168.1.7'), dev: 'tunl0', src: '10.0.7.1', fanIndex: 1 };
+  t.is(sliceDst(s2, ip('192.168.1.9')), '10.0.9.0/24');
+  t.deepEqual(missingSliceHosts(s2, new Set(['10.0.1.0/24'])).length, 253 - 1);
 });
 
 test('auto picks kernel-ipip when the ipip module is there, and says why not kernel-fan', (t) => {

@@ -7,7 +7,8 @@
 //   them, loudly, since every container address on the fan changes with it;
 // - fand's own bridge, its address or its overlay route deleted by someone
 //   else: put back, with a log line saying what was missing, and the ports
-//   (containers) the bridge had are attached to it again.
+//   (containers) the bridge had are attached to it again; kernel-ipip's
+//   routes to remote slices (protocol 250) likewise, only those missing.
 // The events of one wake-up come as one batch and the work they call for is
 // coalesced (SETTLE_MS): a renewal is a deletion then an addition, and one
 // `ip link del` of a bridge also deletes its address and route. A full check
@@ -17,7 +18,8 @@
 import { resolveFans } from '../fan/resolve.js';
 import { formatCidr, formatIpv4 } from '../fan/ipv4.js';
 import type { ResolvedFan } from '../fan/resolved.js';
-import { ensure, type Created } from '../host/ensure.js';
+import { ensure, routeSpec, type Created } from '../host/ensure.js';
+import { FAND_ROUTE_PROTO, missingSliceHosts, sliceDst, sliceRouteCommandsFor } from '../dataplane/kernel-ipip/routes.js';
 import type { Resource } from '../host/resources.js';
 import type { HostEvent, HostEvents } from '../host/netlink/events.js';
 import { RT_TABLE_MAIN } from '../host/netlink/codec.js';
@@ -97,6 +99,7 @@ class Watcher {
           const dst = routeDst(r.dst, r.dstLen);
           if (dst === 'default') this.schedule(`default route ${e.op === 'new' ? 'changed' : 'removed'}`, true);
           else if (e.op === 'del' && this.ours('route', (x) => x.kind === 'route' && x.dst === dst)) this.schedule(`route ${dst} removed`, false, true);
+          else if (e.op === 'del' && r.protocol === FAND_ROUTE_PROTO && this.ours('slice-routes', () => true)) this.schedule(`slice route ${dst} removed`, false, true);
           break;
         }
         default:
@@ -218,6 +221,7 @@ class Watcher {
     this.otherMasters = new Set(links.filter((l) => l.master && !this.bridges().has(l.master)).map((l) => links.find((m) => m.name === l.master)?.index ?? 0));
     for (const l of links) if (l.master && this.bridges().has(l.master)) { this.portOf.set(l.name, l.master); this.left.delete(l.name); }
     const missing = d.plan.resources.filter((r) => REPAIRED.has(r.kind) && !present(r, links, addrs, routes));
+    await this.repairSliceRoutes(routes, why);
     if (missing.length === 0) return;
     d.log.warn({ missing: missing.map((r) => r.id), why }, `${missing.map(describeMissing).join(', ')} deleted (not by fand): putting back`);
     const owned = new Map(d.created.map((c) => [c.resource.id, c]));
@@ -242,6 +246,26 @@ class Watcher {
       await d.host.apply(back);
       for (const b of back) this.left.delete(b[3]!);
       d.log.warn({ ports: back.map((b) => b[3]) }, `attached ${back.map((b) => b[3]).join(', ')} to ${[...new Set(back.map((b) => b[5]))].join(', ')} again`);
+    }
+  }
+
+  /**
+   * kernel-ipip: puts back the routes (and nexthops) of remote slices that
+   * someone deleted; a route that goes leaves its slice unreachable, or
+   * sent to the default route. Only the missing ones are installed again.
+   */
+  private async repairSliceRoutes(routes: readonly { dst: string }[], why: string): Promise<void> {
+    const d = this.d;
+    const slices = d.plan.resources.filter((r): r is Extract<Resource, { kind: 'slice-routes' }> => r.kind === 'slice-routes');
+    if (slices.length === 0) return;
+    const dsts = new Set(routes.map((r) => r.dst));
+    for (const r of slices) {
+      const spec = routeSpec(r);
+      const lost = missingSliceHosts(spec, dsts);
+      if (lost.length === 0) continue;
+      const shown = lost.slice(0, 3).map((h) => `${sliceDst(spec, h)} via ${formatIpv4(h)}`).join(', ') + (lost.length > 3 ? `, … (${lost.length} in all)` : '');
+      d.log.warn({ overlay: r.overlay, dev: r.dev, routes: lost.length, why }, `routes of ${r.overlay} via ${r.dev} deleted (not by fand): ${shown}: putting back`);
+      await d.host.apply(sliceRouteCommandsFor(spec, lost));
     }
   }
 }

@@ -334,7 +334,8 @@ export async function teardown(host: HostNet, created: readonly Created[], log: 
   return errors;
 }
 
-function routeSpec(r: Of<'slice-routes'>): SliceRouteSpec {
+/** The slice routes a resource stands for, as data (kernel-ipip/routes.ts). */
+export function routeSpec(r: Of<'slice-routes'>): SliceRouteSpec {
   const map = makeFanMap(parseNetwork(r.overlay, 'overlay'), parseNetwork(r.underlay, 'underlay'));
   return { map, local: parseIpv4(r.local) ?? 0, dev: r.dev, src: r.src, fanIndex: r.fanIndex };
 }

@@ -96,6 +96,21 @@ try {
   out['userspaceHostOutDestUnreachs'] = Number(snmp[1]!.split(/\s+/)[names.indexOf('OutDestUnreachs')]);
   check(out['userspaceHostOutDestUnreachs'] === 0, 'the userspace host sent ICMP destination unreachable');
 
+  // Someone deletes the route to the userspace host's slice on k1: fand puts it back (rtnetlink event),
+  // says so, and k1's container reaches u3's again.
+  const lostSlice = `${u3.slice.network}/${u3.slice.prefix}`;
+  const mark = k1.fand!.logs.length;
+  await run('ip', ['-n', k1.ns, 'route', 'del', lostSlice]);
+  const repaired = await lab.waitForLog(k1, /^routes of 250\.0\.0\.0\/8 via tunl0 deleted \(not by fand\): /, 120_000, mark).catch(() => undefined);
+  out['sliceRouteRepair'] = repaired ? String(repaired['msg']) : 'not logged';
+  check(!!repaired && String(repaired['msg']).includes(`${lostSlice} via ${u3.underlay}`), `the deleted route ${lostSlice} was not put back: ${String(out['sliceRouteRepair'])}`);
+  // logged as it starts putting the route back: wait for the route itself (capped for a broken repair only)
+  for (let i = 0; i < 600 && (await count(k1.ns, 'route')) !== REMOTE; i++) await new Promise((r) => setTimeout(r, 100));
+  out['routesAfterRepair'] = await count(k1.ns, 'route');
+  check(out['routesAfterRepair'] === REMOTE, `after the repair k1 has ${String(out['routesAfterRepair'])} routes`);
+  check(await lab.ping(k1.containers[0]!.ns, u3.containers[0]!.address, 1, 30), 'k1 does not reach u3 after the route was put back');
+  stamp('slice route repaired');
+
   // A clean stop with containers attached keeps the kernel-ipip fan, and the
   // kernel keeps forwarding without fand; `fand down --force` then removes it all.
   const t1 = Date.now();

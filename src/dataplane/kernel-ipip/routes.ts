@@ -46,15 +46,40 @@ function forEachRemote(s: SliceRouteSpec, f: (host: number, id: number) => void)
 
 /** `ip -batch` lines that install every remote slice: the nexthops first, then the routes. */
 export function sliceRouteCommands(s: SliceRouteSpec): string[][] {
-  const proto = String(s.proto ?? FAND_ROUTE_PROTO);
   const nexthops: string[][] = [];
   const routes: string[][] = [];
-  forEachRemote(s, (h, id) => {
-    nexthops.push(['nexthop', 'replace', 'id', String(id), 'via', formatIpv4(h), 'dev', s.dev, 'onlink', 'proto', proto]);
-    routes.push(['route', 'replace', formatCidr({ network: sliceNetworkOf(s.map, h), prefix: s.map.sliceLen }), 'nhid', String(id), 'src', s.src, 'proto', proto]);
-  });
+  forEachRemote(s, (h, id) => addLines(s, h, id, nexthops, routes));
   return [...nexthops, ...routes];
 }
+
+function addLines(s: SliceRouteSpec, h: number, id: number, nexthops: string[][], routes: string[][]): void {
+  const proto = String(s.proto ?? FAND_ROUTE_PROTO);
+  nexthops.push(['nexthop', 'replace', 'id', String(id), 'via', formatIpv4(h), 'dev', s.dev, 'onlink', 'proto', proto]);
+  routes.push(['route', 'replace', sliceDst(s, h), 'nhid', String(id), 'src', s.src, 'proto', proto]);
+}
+
+/** The route destination of remote host `h`'s slice, as `ip route` and RouteInfo.dst write it. */
+export function sliceDst(s: SliceRouteSpec, h: number): string {
+  const network = sliceNetworkOf(s.map, h);
+  return s.map.sliceLen === 32 ? formatIpv4(network) : formatCidr({ network, prefix: s.map.sliceLen });
+}
+
+/** The remote hosts whose slice route is not among `present` (route destinations of the main table). */
+export function missingSliceHosts(s: SliceRouteSpec, present: ReadonlySet<string>): number[] {
+  const out: number[] = [];
+  forEachRemote(s, (h) => { if (!present.has(sliceDst(s, h))) out.push(h); });
+  return out;
+}
+
+/** `ip -batch` lines that put back the routes (and their nexthops) of some remote hosts only. */
+export function sliceRouteCommandsFor(s: SliceRouteSpec, hosts: readonly number[]): string[][] {
+  const nexthops: string[][] = [];
+  const routes: string[][] = [];
+  const base = NEXTHOP_ID_BASE + s.fanIndex * (1 << 20);
+  for (const h of hosts) addLines(s, h, base + (h - s.map.underlay.network), nexthops, routes);
+  return [...nexthops, ...routes];
+}
+
 
 /** Lines that remove them again: routes first (a nexthop in use cannot go quickly), then nexthops. */
 export function sliceRouteDeleteCommands(s: SliceRouteSpec): string[][] {

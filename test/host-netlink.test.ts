@@ -18,6 +18,7 @@ import { LinuxHost } from '../src/host/ip.js';
 import { changeMessage, parseIpWords } from '../src/host/netlink/change.js';
 import { formatIpv4 } from '../src/fan/ipv4.js';
 import { tempNetns } from './helpers/netns.js';
+import { PATIENCE_MS } from '../src/demo/lab.js';
 
 const run = promisify(execFile);
 const LE = endianness() === 'LE';
@@ -156,7 +157,7 @@ function collect(events: NetlinkEvents, kinds: Parameters<NetlinkEvents['subscri
   });
   return {
     seen, unsub,
-    wait(pred: (e: HostEvent) => boolean, what: string, capMs = 20_000): Promise<HostEvent> {
+    wait(pred: (e: HostEvent) => boolean, what: string, capMs = PATIENCE_MS): Promise<HostEvent> {
       const hit = seen.find(pred);
       if (hit) return Promise.resolve(hit);
       return new Promise((resolve, reject) => {
@@ -195,6 +196,28 @@ test('events: an address, a port joining a bridge, a neighbour appearing and goi
   await c.wait((e) => e.kind === 'route' && e.op === 'del' && e.route.dstLen === 8 && formatIpv4(e.route.dst) === '250.0.0.0', 'route deletion');
   await ip(ns, 'link', 'del', 'br0');
   await c.wait((e) => e.kind === 'link' && e.op === 'del' && e.link.name === 'br0', 'bridge deletion');
+  c.unsub();
+});
+
+test('events: deleting a nexthop object takes its routes along, and only the nexthop\'s deletion is announced', async (t) => {
+  const ns = await tempNetns(t, 'nlnh');
+  await ip(ns, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+  await ip(ns, 'link', 'set', 'va', 'up');
+  await ip(ns, 'link', 'set', 'vb', 'up'); // a nexthop needs the carrier
+  await ip(ns, 'addr', 'add', '10.9.0.1/24', 'dev', 'va');
+  await ip(ns, 'nexthop', 'add', 'id', '4194304007', 'via', '10.9.0.2', 'dev', 'va', 'proto', '250');
+  await ip(ns, 'route', 'add', '250.7.0.0/16', 'nhid', '4194304007', 'proto', '250');
+  const events = new NetlinkEvents(ns);
+  t.teardown(() => events.close());
+  const c = collect(events, ['route', 'nexthop']);
+  await ip(ns, 'nexthop', 'del', 'id', '4194304007');
+  const d = await c.wait((e) => e.kind === 'nexthop' && e.op === 'del', 'nexthop deletion');
+  t.deepEqual(d.kind === 'nexthop' && [d.nexthop.id, d.nexthop.protocol, formatIpv4(d.nexthop.gateway!)], [4194304007, 250, '10.9.0.2']);
+  t.false((await new Rtnetlink(ns).routes()).some((r) => r.dstLen === 16 && formatIpv4(r.dst) === '250.7.0.0'), 'the route outlived its nexthop');
+  // A marker route after it: once its event is in, any route event for 250.7.0.0/16 would have been too.
+  await ip(ns, 'route', 'add', '250.8.0.0/16', 'dev', 'va');
+  await c.wait((e) => e.kind === 'route' && e.op === 'new' && formatIpv4(e.route.dst) === '250.8.0.0', 'marker route');
+  t.false(c.seen.some((e) => e.kind === 'route' && formatIpv4(e.route.dst) === '250.7.0.0'), 'the kernel announced the flushed route after all (the watcher may rely on route events then)');
   c.unsub();
 });
 

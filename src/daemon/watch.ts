@@ -21,7 +21,7 @@ import type { ResolvedFan } from '../fan/resolved.js';
 import { ensure, routeSpec, type Created } from '../host/ensure.js';
 import { FAND_ROUTE_PROTO, missingSliceHosts, sliceDst, sliceRouteCommandsFor } from '../dataplane/kernel-ipip/routes.js';
 import type { Resource } from '../host/resources.js';
-import type { HostEvent, HostEvents } from '../host/netlink/events.js';
+import type { HostEvent, HostEventKind, HostEvents } from '../host/netlink/events.js';
 import { RT_TABLE_MAIN } from '../host/netlink/codec.js';
 import { routeDst } from '../host/ip.js';
 import type { Daemon } from './context.js';
@@ -38,7 +38,9 @@ const REPAIRED = new Set<Resource['kind']>(['bridge', 'address', 'route']);
 /** Starts watching; returns the function that stops it. */
 export function watchUnderlay(d: Daemon, events: HostEvents): () => void {
   const w = new Watcher(d);
-  const unsubscribe = events.subscribe(['link', 'address', 'route'], (batch) => w.onEvents(batch));
+  // kernel-ipip's slice routes hang on nexthop objects: deleting one removes its route without a route event.
+  const kinds: HostEventKind[] = d.choice.mode === 'kernel-ipip' ? ['link', 'address', 'route', 'nexthop'] : ['link', 'address', 'route'];
+  const unsubscribe = events.subscribe(kinds, (batch) => w.onEvents(batch));
   const timer = setInterval(() => w.schedule('periodic check', true), RESYNC_MS).unref();
   // What may have changed between start-up's reads and the subscription.
   w.schedule('start', true);
@@ -102,6 +104,9 @@ class Watcher {
           else if (e.op === 'del' && r.protocol === FAND_ROUTE_PROTO && this.ours('slice-routes', () => true)) this.schedule(`slice route ${dst} removed`, false, true);
           break;
         }
+        case 'nexthop':
+          if (e.op === 'del' && e.nexthop.protocol === FAND_ROUTE_PROTO && this.ours('slice-routes', () => true)) this.schedule(`nexthop ${e.nexthop.id} removed`, false, true);
+          break;
         default:
           break;
       }

@@ -109,7 +109,20 @@ try {
   out['routesAfterRepair'] = await count(k1.ns, 'route');
   check(out['routesAfterRepair'] === REMOTE, `after the repair k1 has ${String(out['routesAfterRepair'])} routes`);
   check(await lab.ping(k1.containers[0]!.ns, u3.containers[0]!.address, 1, 30), 'k1 does not reach u3 after the route was put back');
-  stamp('slice route repaired');
+  // The nexthop to k2 deleted instead: the kernel drops its route silently (no route event, only the
+  // nexthop's); fand follows nexthop events too and puts both back.
+  const viaK2 = (await run('ip', ['-n', k1.ns, '-j', 'nexthop', 'show', 'proto', '250'])).stdout;
+  const nh = (JSON.parse(viaK2) as { id: number; gateway?: string }[]).find((x) => x.gateway === k2.underlay);
+  const mark2 = k1.fand!.logs.length;
+  await run('ip', ['-n', k1.ns, 'nexthop', 'del', 'id', String(nh?.id)]);
+  const k2Slice = `${k2.slice.network}/${k2.slice.prefix}`;
+  const again = await lab.waitForLog(k1, /^routes of 250\.0\.0\.0\/8 via tunl0 deleted \(not by fand\): /, 120_000, mark2).catch(() => undefined);
+  out['nexthopRepair'] = again ? String(again['msg']) : 'not logged';
+  check(!!again && String(again['msg']).includes(`${k2Slice} via ${k2.underlay}`), `the route behind deleted nexthop ${String(nh?.id)} was not put back: ${String(out['nexthopRepair'])}`);
+  for (let i = 0; i < 600 && ((await count(k1.ns, 'nexthop')) !== REMOTE || (await count(k1.ns, 'route')) !== REMOTE); i++) await new Promise((r) => setTimeout(r, 100));
+  check((await count(k1.ns, 'route')) === REMOTE && (await count(k1.ns, 'nexthop')) === REMOTE, 'routes or nexthops missing after the nexthop repair');
+  check(await lab.ping(k1.containers[0]!.ns, k2.containers[0]!.address, 1, 30), 'k1 does not reach k2 after the nexthop was put back');
+  stamp('slice route and nexthop repaired');
 
   // A clean stop with containers attached keeps the kernel-ipip fan, and the
   // kernel keeps forwarding without fand; `fand down --force` then removes it all.

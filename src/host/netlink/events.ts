@@ -1,6 +1,6 @@
 // What changes on the host, as the kernel announces it: rtnetlink multicast
 // groups (RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_NEIGH,
-// RTNLGRP_IPV4_ROUTE) decoded into typed events. Behind the `HostEvents`
+// RTNLGRP_IPV4_ROUTE, RTNLGRP_NEXTHOP) decoded into typed events. Behind the `HostEvents`
 // interface so that tests can hand a daemon their own.
 //
 // Delivery: the events that arrived together (one wake-up of the event loop)
@@ -10,9 +10,10 @@
 // when a listener's socket queue is full (ENOBUFS): listeners then get an
 // 'overrun' event and must read what they follow again.
 import {
-  AF_UNSPEC, decodeAddress, decodeFdb, decodeLink, decodeNeighbour, decodeRoute, RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE,
-  RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH,
-  type Message, type NlAddress, type NlFdb, type NlLink, type NlNeighbour, type NlRoute,
+  AF_UNSPEC, decodeAddress, decodeFdb, decodeLink, decodeNeighbour, decodeNexthop, decodeRoute, RTM_DELADDR, RTM_DELLINK, RTM_DELNEIGH,
+  RTM_DELNEXTHOP, RTM_DELROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWNEXTHOP, RTM_NEWROUTE, RTNLGRP_IPV4_IFADDR,
+  RTNLGRP_IPV4_ROUTE, RTNLGRP_LINK, RTNLGRP_NEIGH, RTNLGRP_NEXTHOP,
+  type Message, type NlAddress, type NlFdb, type NlLink, type NlNeighbour, type NlNexthop, type NlRoute,
 } from './codec.js';
 import { NetlinkSocket } from './socket.js';
 
@@ -21,6 +22,12 @@ export type HostEvent =
   | { readonly kind: 'address'; readonly op: 'new' | 'del'; readonly address: NlAddress }
   | { readonly kind: 'neighbour'; readonly op: 'new' | 'del'; readonly neighbour: NlNeighbour }
   | { readonly kind: 'route'; readonly op: 'new' | 'del'; readonly route: NlRoute }
+  /**
+   * A nexthop object (Linux 5.3+). Deleting one also removes every route that
+   * uses it, and the kernel announces only the nexthop's deletion, no
+   * RTM_DELROUTE for those routes (seen on 6.18: `ip monitor all`).
+   */
+  | { readonly kind: 'nexthop'; readonly op: 'new' | 'del'; readonly nexthop: NlNexthop }
   /** A bridge FDB entry (AF_BRIDGE neighbour messages, same group as neighbours). */
   | { readonly kind: 'fdb'; readonly op: 'new' | 'del'; readonly fdb: NlFdb }
   /** Events were lost (the kernel's queue for fand overflowed): read again what you follow. */
@@ -45,6 +52,7 @@ const GROUP: Record<HostEventKind, number> = {
   neighbour: RTNLGRP_NEIGH,
   route: RTNLGRP_IPV4_ROUTE,
   fdb: RTNLGRP_NEIGH,
+  nexthop: RTNLGRP_NEXTHOP,
 };
 
 /** Decodes one multicast message; undefined for what fand does not follow (IPv6, other families). */
@@ -71,6 +79,10 @@ export function decodeEvent(m: Message): HostEvent | undefined {
     case RTM_NEWROUTE: case RTM_DELROUTE: {
       const route = decodeRoute(m);
       return route && { kind: 'route', op: m.type === RTM_NEWROUTE ? 'new' : 'del', route };
+    }
+    case RTM_NEWNEXTHOP: case RTM_DELNEXTHOP: {
+      const nexthop = decodeNexthop(m);
+      return nexthop && { kind: 'nexthop', op: m.type === RTM_NEWNEXTHOP ? 'new' : 'del', nexthop };
     }
     default: return undefined;
   }

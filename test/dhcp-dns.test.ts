@@ -9,25 +9,14 @@
 //     the fan.
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, PATIENCE_MS } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { findDnsmasq, DNSMASQ_MISSING } from '../src/dhcp/dnsmasq.js';
+import { udhcpcLease, udhcpcScript } from './helpers/udhcpc.js';
 
-const UDHCPC_SCRIPT = `#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    ip link set "$interface" mtu "$mtu"
-    ip route replace default via "$router"
-    echo "LEASE ip=$ip router=$router dns=$dns"
-    ;;
-esac
-exit 0
-`;
 const NAME = 'fand-test.example';
 const ANSWER = '10.9.8.7';
 
@@ -35,9 +24,7 @@ test('a container gets a DNS server that resolves through the host\'s stub resol
   const dnsmasq = findDnsmasq();
   if (!dnsmasq) return t.fail(DNSMASQ_MISSING);
   const dir = mkdtempSync(join(tmpdir(), 'fand-dns-'));
-  const script = join(dir, 'udhcpc.sh');
-  writeFileSync(script, UDHCPC_SCRIPT);
-  chmodSync(script, 0o755);
+  const script = udhcpcScript(dir);
   const lab = new Lab(Lab.uniquePrefix('dns'));
   await lab.build(1, 1);
   const h = lab.hosts[0]!;
@@ -56,8 +43,8 @@ test('a container gets a DNS server that resolves through the host\'s stub resol
   });
   const leases = `/run/fand/dhcp-${statSync(`/run/netns/${h.ns}`).ino}-${h.bridge}.leases`;
   const lease = async () => {
-    const out = (await inNs(c.ns, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-T', '2', '-s', script], PATIENCE_MS)).stdout;
-    const m = /LEASE ip=(\S+) router=(\S+) dns=(\S*)/.exec(out);
+    const out = await udhcpcLease(c.ns, script);
+    const m = /LEASE ip=(\S+) mask=\S* router=(\S+) mtu=\S* dns=(\S*)/.exec(out);
     if (!m) throw new Error(`no lease: ${out}`);
     return { ip: m[1]!, router: m[2]!, dns: m[3]! };
   };

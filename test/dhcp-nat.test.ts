@@ -3,25 +3,14 @@
 // reaches a host outside the fan that only knows the fan host's underlay
 // address (NAT). After kill -9 and a restart, exactly one dnsmasq serves.
 import test from 'ava';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, FAND_BIN, PATIENCE_MS } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { systemCommand } from '../src/host/nat.js';
+import { udhcpcLease, udhcpcScript } from './helpers/udhcpc.js';
 
-const UDHCPC_SCRIPT = `#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    ip link set "$interface" mtu "$mtu"
-    ip route replace default via "$router"
-    echo "LEASE ip=$ip mask=$mask router=$router mtu=$mtu"
-    ;;
-esac
-exit 0
-`;
 
 /** The dnsmasq processes serving `bridge` in the namespace `ns` (other tests' fans have the same bridge name). */
 function dnsmasqFor(bridge: string, ns: string): number[] {
@@ -38,9 +27,7 @@ function dnsmasqFor(bridge: string, ns: string): number[] {
 
 test('a container gets address, router and MTU by DHCP and reaches the outside through NAT', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fand-dhcp-'));
-  const script = join(dir, 'udhcpc.sh');
-  writeFileSync(script, UDHCPC_SCRIPT);
-  chmodSync(script, 0o755);
+  const script = udhcpcScript(dir);
   const lab = new Lab(Lab.uniquePrefix('dn'));
   t.teardown(async () => { await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });
   await lab.build(1, 1);
@@ -50,7 +37,7 @@ test('a container gets address, router and MTU by DHCP and reaches the outside t
   await lab.startFand(h, ['--workers', '1', '--dhcp']);
   await run('ip', ['-n', h.ns, 'link', 'set', 'c1', 'master', h.bridge, 'up']);
   await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'up']); // MTU left at 1500: DHCP must fix it
-  const lease = (await inNs(c.ns, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-T', '2', '-s', script], PATIENCE_MS)).stdout;
+  const lease = await udhcpcLease(c.ns, script);
   const m = /LEASE ip=(\S+) mask=(\d+) router=(\S+) mtu=(\d+)/.exec(lease);
   t.truthy(m, lease);
   t.regex(m![1]!, /^250\.1\.10\.(\d+)$/);
@@ -75,7 +62,7 @@ test('a container gets address, router and MTU by DHCP and reaches the outside t
   await run('ip', ['-n', h.ns, 'link', 'del', h.bridge]);
   await lab.waitForLog(h, /^attached c1 to fan-250-1-10 again$/, PATIENCE_MS, mark);
   await run('ip', ['-n', c.ns, 'addr', 'flush', 'dev', 'eth0']);
-  const again = (await inNs(c.ns, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-T', '2', '-s', script], PATIENCE_MS)).stdout;
+  const again = await udhcpcLease(c.ns, script);
   t.regex(again, /LEASE ip=250\.1\.10\.\d+ mask=24 router=250\.1\.10\.1 mtu=1480/, 'no lease after the bridge was put back');
   t.deepEqual(dnsmasqFor(h.bridge, h.ns), served, 'dnsmasq was not the same one after the bridge came back');
   t.true(await lab.ping(c.ns, '172.16.9.20', 2), 'no way out after the bridge was put back');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DhcpServer, DNSMASQ_MISSING, dnsmasqArgs, findDnsmasq, netmaskOf, type DhcpLog } from '../src/dhcp/dnsmasq.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { Lab, PATIENCE_MS } from '../src/demo/lab.js';
+import { udhcpcLease, udhcpcScript } from './helpers/udhcpc.js';
 
 interface Line { level: string; o: Record<string, unknown>; m: string }
 function recorder(): DhcpLog & { lines: Line[] } {
@@ -99,19 +100,6 @@ test('a missing dnsmasq or a missing bridge is an error that says so', async (t)
   return undefined;
 });
 
-const SCRIPT = `#!/bin/sh
-# udhcpc hook: apply the lease, echo what was applied
-case "$1" in
-  bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$router" ] && ip route replace default via "\${router%% *}" dev "$interface"
-    [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
-    echo "LEASE ip=$ip mask=$mask router=$router mtu=$mtu dns=$dns"
-    ;;
-esac
-exit 0
-`;
 
 test('a container on the fan bridge gets address, router and MTU; dnsmasq is restarted after kill -9', async (t) => {
   const dnsmasq = findDnsmasq();
@@ -142,9 +130,7 @@ test('a container on the fan bridge gets address, router and MTU; dnsmasq is res
     await ipH('link', 'set', `fdh-v${i}`, 'master', 'fdh-br', 'up');
     await run('ip', ['-n', c, 'link', 'set', 'eth0', 'up']); // MTU left at 1500
   }
-  const script = join(dir, 'udhcpc.sh');
-  await writeFile(script, SCRIPT);
-  await chmod(script, 0o755);
+  const script = udhcpcScript(dir);
   const leaseFile = join(dir, 'fdh-br.leases');
 
   const log = recorder();
@@ -160,7 +146,7 @@ test('a container on the fan bridge gets address, router and MTU; dnsmasq is res
   await until('dnsmasq binding to the bridge only', () => log.lines.some((l) => /sockets bound exclusively to interface fdh-br/.test(l.m)));
 
   const lease = async (c: string) => {
-    const { stdout } = await inNs(c, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-s', script], PATIENCE_MS);
+    const stdout = await udhcpcLease(c, script);
     const m = /LEASE ip=(\S+) mask=(\S+) router=(\S*) mtu=(\S*) dns=(\S*)/.exec(stdout);
     if (!m) throw new Error(`udhcpc in ${c}: no lease: ${stdout}`);
     const mac = (await inNs(c, 'cat', ['/sys/class/net/eth0/address'])).stdout.trim();

@@ -5,31 +5,18 @@
 // for it across the fan), and the outside through NAT. `fand demo --encap
 // vxlan` runs the same fan end to end.
 import test from 'ava';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Lab, PATIENCE_MS } from '../src/demo/lab.js';
+import { Lab } from '../src/demo/lab.js';
 import { inNs, run } from '../src/demo/exec.js';
 import { fand } from './helpers/fand-cli.js';
+import { udhcpcLease, udhcpcScript } from './helpers/udhcpc.js';
 
-const UDHCPC_SCRIPT = `#!/bin/sh
-case "$1" in
-  bound|renew)
-    ip addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    ip link set "$interface" mtu "$mtu"
-    ip route replace default via "$router"
-    echo "LEASE ip=$ip mask=$mask router=$router mtu=$mtu"
-    ;;
-esac
-exit 0
-`;
 
 test('DHCP on a VXLAN fan: slice address, /8 netmask, router, MTU 1450; the lease alone reaches another host\'s container and the outside', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fand-vxdhcp-'));
-  const script = join(dir, 'udhcpc.sh');
-  writeFileSync(script, UDHCPC_SCRIPT);
-  chmodSync(script, 0o755);
+  const script = udhcpcScript(dir);
   const lab = new Lab(Lab.uniquePrefix('vxd'), 16, { encap: 'vxlan' });
   t.teardown(async () => { await lab.destroy(); rmSync(dir, { recursive: true, force: true }); });
   await lab.build(2, 1);
@@ -41,7 +28,7 @@ test('DHCP on a VXLAN fan: slice address, /8 netmask, router, MTU 1450; the leas
   const c = h1.containers[0]!;
   await run('ip', ['-n', h1.ns, 'link', 'set', 'c1', 'master', h1.bridge, 'up']);
   await run('ip', ['-n', c.ns, 'link', 'set', 'eth0', 'up']);
-  const lease = (await inNs(c.ns, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '20', '-T', '2', '-s', script], PATIENCE_MS)).stdout;
+  const lease = await udhcpcLease(c.ns, script);
   const m = /LEASE ip=(\S+) mask=(\d+) router=(\S+) mtu=(\d+)/.exec(lease);
   t.truthy(m, lease);
   t.regex(m![1]!, /^250\.1\.10\.(\d+)$/);

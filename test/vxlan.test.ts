@@ -16,7 +16,7 @@ import {
   writeVxlanSegment, type VxlanContext,
 } from '../src/dataplane/packet/vxlan.js';
 import { defaultVni } from '../src/fan/encap.js';
-import { GUARD, hex, inetChecksum, ip, ipv4Packet, placed } from './helpers/packets.js';
+import { GUARD, guarded, hex, inetChecksum, ip, ipv4Packet, placed } from './helpers/packets.js';
 import { arpFrame, ethFrame, MAC_A, MAC_B, vxlanPacket } from './helpers/vxlan-packets.js';
 
 const OVERLAY = { network: ip('250.0.0.0'), prefix: 8 };
@@ -310,24 +310,6 @@ test('property: round trip, frames encapsulated on A are accepted on B', (t) => 
   }), { numRuns: 2000 });
   t.pass();
 });
-
-/** fn on pkt placed twice in buffers filled with 0x00 and 0xff: same result, nothing outside written. */
-function guarded(t: { fail(m: string): void }, pkt: Uint8Array, len: number, headroom: number, fn: (buf: Uint8Array, off: number, len: number) => number): number {
-  const a = placed(pkt, headroom, 0x00);
-  const b = placed(pkt, headroom, 0xff);
-  a.buf.fill(0x00, a.off + len);
-  b.buf.fill(0xff, b.off + len);
-  const ra = fn(a.buf, a.off, len);
-  const rb = fn(b.buf, b.off, len);
-  if (ra !== rb) t.fail(`result depends on bytes outside the packet: ${ra} vs ${rb}`);
-  const lo = isDrop(ra) ? a.off : a.off - headroom;
-  for (let i = 0; i < a.buf.length; i++) {
-    const inside = i >= lo && i < a.off + len;
-    if (!inside && (a.buf[i] !== 0x00 || b.buf[i] !== 0xff)) { t.fail(`byte ${i - a.off} outside the packet written`); break; }
-    if (inside && a.buf[i] !== b.buf[i]) { t.fail(`byte ${i - a.off} differs between runs`); break; }
-  }
-  return ra;
-}
 
 const mutation = fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 });
 

@@ -292,6 +292,15 @@ export class Lab {
     }
   }
 
+  /** Every container pings every other, one ordered pair after another (ping() with `deadlineS`). */
+  async pingMatrix(deadlineS = PATIENCE_MS / 1000): Promise<{ from: LabContainer; to: LabContainer; ok: boolean }[]> {
+    const out: { from: LabContainer; to: LabContainer; ok: boolean }[] = [];
+    for (const from of this.containers()) {
+      for (const to of this.containers()) if (from !== to) out.push({ from, to, ok: await this.ping(from.ns, to.address, 1, deadlineS) });
+    }
+    return out;
+  }
+
   /** True when `to` sends no echo reply for `seconds` of probes every 0.2 s: for paths that must be cut. */
   async silent(from: string, to: string, seconds: number): Promise<boolean> {
     try {

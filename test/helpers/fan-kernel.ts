@@ -7,7 +7,7 @@
 // the patch that skips attribute 33. The real behaviour is checked in the
 // UML tier (test/uml-fan.test.ts); this model lets the error paths be driven.
 import { constants } from 'node:os';
-import { LE, attr, attrs, cat, find, nest, str } from './nlattr.js';
+import { LE, attr, attrs, cat, errorReply, find, nest, newLinkReply, str } from './nlattr.js';
 import {
   IFLA_FAN_MAPPING, IFLA_IFNAME, IFLA_INFO_DATA, IFLA_INFO_KIND, IFLA_IPTUN_FAN_MAP, IFLA_IPTUN_LINK, IFLA_IPTUN_LOCAL,
   IFLA_LINKINFO, NLM_F_CREATE, RTM_DELLINK, RTM_GETLINK, RTM_NEWLINK, type FanMapping,
@@ -37,24 +37,24 @@ export class FanKernelModel {
     const name = str(find(top, IFLA_IFNAME) ?? new Uint8Array());
     this.log.push(`${type === RTM_NEWLINK ? 'NEWLINK' : type === RTM_GETLINK ? 'GETLINK' : type === RTM_DELLINK ? 'DELLINK' : type} ${name}`);
     const dev = this.devs.get(name);
-    if (type === RTM_GETLINK) return dev ? this.linkReply(name, dev, seq) : this.error(-E.ENODEV, seq);
+    if (type === RTM_GETLINK) return dev ? this.linkReply(name, dev, seq) : errorReply(-E.ENODEV, seq);
     if (type === RTM_DELLINK) {
-      if (!dev) return this.error(-E.ENODEV, seq);
-      if (dev.fallback) return this.error(-E.EOPNOTSUPP, seq);
+      if (!dev) return errorReply(-E.ENODEV, seq);
+      if (dev.fallback) return errorReply(-E.EOPNOTSUPP, seq);
       this.devs.delete(name);
-      return this.error(0, seq);
+      return errorReply(0, seq);
     }
-    if (type !== RTM_NEWLINK) return this.error(-E.EOPNOTSUPP, seq);
+    if (type !== RTM_NEWLINK) return errorReply(-E.EOPNOTSUPP, seq);
     const info = attrs(find(top, IFLA_LINKINFO) ?? new Uint8Array());
     const kind = str(find(info, IFLA_INFO_KIND) ?? new Uint8Array());
     const data = attrs(find(info, IFLA_INFO_DATA) ?? new Uint8Array());
-    if (kind === 'ipip' && !this.ipip) return this.error(-E.EOPNOTSUPP, seq);
+    if (kind === 'ipip' && !this.ipip) return errorReply(-E.EOPNOTSUPP, seq);
     const maps = this.patched ? attrs(find(data, IFLA_IPTUN_FAN_MAP) ?? new Uint8Array()).filter((a) => a.type === IFLA_FAN_MAPPING).map((a) => {
       const m = new DataView(a.payload.buffer, a.payload.byteOffset, 12);
       return { underlay: { network: m.getUint32(0, false), prefix: m.getUint16(8, LE) }, overlay: { network: m.getUint32(4, false), prefix: m.getUint16(10, LE) } };
     }) : [];
     if (!dev) {
-      if (!(flags & NLM_F_CREATE)) return this.error(-E.ENODEV, seq);
+      if (!(flags & NLM_F_CREATE)) return errorReply(-E.ENODEV, seq);
       const link = find(data, IFLA_IPTUN_LINK);
       const local = find(data, IFLA_IPTUN_LOCAL);
       const d: Dev = {
@@ -62,14 +62,14 @@ export class FanKernelModel {
         link: link ? new DataView(link.buffer, link.byteOffset, 4).getUint32(0, LE) : 0,
         local: local ? new DataView(local.buffer, local.byteOffset, 4).getUint32(0, false) : 0,
       };
-      if ([...this.devs.values()].some((x) => x.kind === 'ipip' && x.link === d.link && x.local === d.local)) return this.error(-E.EEXIST, seq);
-      for (const m of maps) { const r = this.apply(d, m); if (r) return this.error(r, seq); }
+      if ([...this.devs.values()].some((x) => x.kind === 'ipip' && x.link === d.link && x.local === d.local)) return errorReply(-E.EEXIST, seq);
+      for (const m of maps) { const r = this.apply(d, m); if (r) return errorReply(r, seq); }
       this.devs.set(name, d);
-      return this.error(0, seq);
+      return errorReply(0, seq);
     }
-    for (const m of maps) { const r = this.apply(dev, m); if (r) return this.error(r, seq); }
-    if (dev.fallback) return this.error(dev.maps.length > 0 ? 0 : -E.EINVAL, seq);
-    return this.error(0, seq);
+    for (const m of maps) { const r = this.apply(dev, m); if (r) return errorReply(r, seq); }
+    if (dev.fallback) return errorReply(dev.maps.length > 0 ? 0 : -E.EINVAL, seq);
+    return errorReply(0, seq);
   }
 
   /** ipip_fan_add_map(). */
@@ -97,19 +97,7 @@ export class FanKernelModel {
     if (this.patched && maps.length) dataKids.push(nest(IFLA_IPTUN_FAN_MAP, ...maps));
     const body = cat(attr(IFLA_IFNAME, new TextEncoder().encode(name + '\0')),
       nest(IFLA_LINKINFO, attr(IFLA_INFO_KIND, new TextEncoder().encode(d.kind + '\0')), nest(IFLA_INFO_DATA, ...dataKids)));
-    const b = new Uint8Array(32 + body.length);
-    const v = new DataView(b.buffer);
-    v.setUint32(0, b.length, LE); v.setUint16(4, RTM_NEWLINK, LE); v.setUint32(8, seq, LE);
-    v.setInt32(16 + 4, d.index, LE);
-    b.set(body, 32);
-    return b;
+    return newLinkReply(d.index, seq, body);
   }
 
-  private error(err: number, seq: number): Uint8Array {
-    const b = new Uint8Array(36);
-    const v = new DataView(b.buffer);
-    v.setUint32(0, 36, LE); v.setUint16(4, 2, LE); v.setUint32(8, seq, LE);
-    v.setInt32(16, err, LE);
-    return b;
-  }
 }

@@ -37,3 +37,22 @@ export function attr(type: number, payload: Uint8Array): Uint8Array {
 export const cat = (...p: Uint8Array[]): Uint8Array => { const b = new Uint8Array(p.reduce((s, x) => s + x.length, 0)); let o = 0; for (const x of p) { b.set(x, o); o += x.length; } return b; };
 /** nla_nest_start() sets NLA_F_NESTED: the parser must mask it. */
 export const nest = (type: number, ...kids: Uint8Array[]): Uint8Array => attr(type | 0x8000, cat(...kids));
+
+/** An RTM_NEWLINK reply: nlmsghdr, ifinfomsg with `index`, then `body` (attributes). */
+export function newLinkReply(index: number, seq: number, body: Uint8Array): Uint8Array {
+  const b = new Uint8Array(32 + body.length);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, b.length, LE); v.setUint16(4, 16 /* RTM_NEWLINK */, LE); v.setUint32(8, seq, LE);
+  v.setInt32(20, index, LE);
+  b.set(body, 32);
+  return b;
+}
+
+/** An NLMSG_ERROR answer carrying `err` (0: an ACK, -errno: a refusal). */
+export function errorReply(err: number, seq: number): Uint8Array {
+  const b = new Uint8Array(36);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 36, LE); v.setUint16(4, 2 /* NLMSG_ERROR */, LE); v.setUint32(8, seq, LE);
+  v.setInt32(16, err, LE);
+  return b;
+}

@@ -2,6 +2,7 @@
 
 import { parseIpv4 } from '../../src/fan/ipv4.js';
 import { ipv4HeaderChecksum, writeU16, writeU32 } from '../../src/dataplane/packet/ipv4.js';
+import { isDrop } from '../../src/dataplane/packet/encap.js';
 
 export function ip(text: string): number {
   const a = parseIpv4(text);
@@ -77,6 +78,32 @@ export function placed(pkt: Uint8Array, headroom: number, fill: number, tail = G
   const off = GUARD + headroom;
   buf.set(pkt, off);
   return { buf, off, len: pkt.length };
+}
+
+/**
+ * Runs fn on buf[off, off+len) placed twice, with everything else in the
+ * buffer (guards, headroom, and packet bytes past len) filled with 0x00 in
+ * one run and 0xff in the other. Checks that the result does not depend on
+ * those bytes (so none were read), that none was written, except the
+ * `headroom` bytes in front on success (encapsulation), and that both runs
+ * leave identical bytes where they may write.
+ */
+export function guarded(t: { fail(m: string): void }, pkt: Uint8Array, len: number, headroom: number,
+  fn: (buf: Uint8Array, off: number, len: number) => number): number {
+  const a = placed(pkt, headroom, 0x00);
+  const b = placed(pkt, headroom, 0xff);
+  a.buf.fill(0x00, a.off + len);
+  b.buf.fill(0xff, b.off + len);
+  const ra = fn(a.buf, a.off, len);
+  const rb = fn(b.buf, b.off, len);
+  if (ra !== rb) t.fail(`result depends on bytes outside the packet: ${ra} vs ${rb}`);
+  const lo = isDrop(ra) ? a.off : a.off - headroom;
+  for (let i = 0; i < a.buf.length; i++) {
+    const inside = i >= lo && i < a.off + len;
+    if (!inside && (a.buf[i] !== 0x00 || b.buf[i] !== 0xff)) { t.fail(`byte ${i - a.off} outside the packet written`); break; }
+    if (inside && a.buf[i] !== b.buf[i]) { t.fail(`byte ${i - a.off} differs between runs`); break; }
+  }
+  return ra;
 }
 
 /** Hex string of bytes, for readable assertion messages. */

@@ -10,7 +10,7 @@
 //              f7ffffff000000ff for a plain vxlan device: the model sends the same).
 // The real kernel is checked in the UML tier (test/uml-vxlan.test.ts).
 import { constants } from 'node:os';
-import { LE, attr, attrs, cat, find, nest, str } from './nlattr.js';
+import { LE, attr, attrs, cat, errorReply, find, nest, newLinkReply, str } from './nlattr.js';
 
 const E = constants.errno;
 
@@ -41,26 +41,26 @@ export class VxlanKernelModel {
     const a33 = find(data, 33);
     this.log.push(`${({ 16: 'NEWLINK', 17: 'DELLINK', 18: 'GETLINK' } as Record<number, string>)[type] ?? type} ${name}${a33 ? ' attr33' : ''}`);
     const dev = this.devs.get(name);
-    if (type === 18) return dev ? this.reply(name, dev, seq) : this.error(-E.ENODEV, seq);
+    if (type === 18) return dev ? this.reply(name, dev, seq) : errorReply(-E.ENODEV, seq);
     if (type === 17) {
-      if (!dev) return this.error(-E.ENODEV, seq);
+      if (!dev) return errorReply(-E.ENODEV, seq);
       this.devs.delete(name);
-      return this.error(0, seq);
+      return errorReply(0, seq);
     }
-    if (type !== 16 || kind !== 'vxlan') return this.error(-E.EOPNOTSUPP, seq);
-    if (dev) return this.error(-E.EEXIST, seq);
-    if (!(flags & 0x400)) return this.error(-E.ENODEV, seq);
-    if (this.kernel === '6.12' && a33 && a33.length !== 8) return this.error(-E.ERANGE, seq);
+    if (type !== 16 || kind !== 'vxlan') return errorReply(-E.EOPNOTSUPP, seq);
+    if (dev) return errorReply(-E.EEXIST, seq);
+    if (!(flags & 0x400)) return errorReply(-E.ENODEV, seq);
+    if (this.kernel === '6.12' && a33 && a33.length !== 8) return errorReply(-E.ERANGE, seq);
     const u32 = (b: Uint8Array | undefined, be = false) => (b ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0, !be && LE) : 0);
     const portB = find(data, 15);
     const d: Dev = {
       index: this.next++, kind, vni: u32(find(data, 1)), port: portB ? new DataView(portB.buffer, portB.byteOffset, 2).getUint16(0, false) || 8472 : 8472,
       local: u32(find(data, 4), true), link: u32(find(data, 3)), maps: [], up: false,
     };
-    if ([...this.devs.values()].some((x) => x.kind === 'vxlan' && x.vni === d.vni && x.port === d.port)) return this.error(-E.EEXIST, seq);
+    if ([...this.devs.values()].some((x) => x.kind === 'vxlan' && x.vni === d.vni && x.port === d.port)) return errorReply(-E.EEXIST, seq);
     if (this.kernel === 'patched' && a33) d.maps = attrs(a33).filter((m) => m.type === 1).map((m) => m.payload.slice());
     this.devs.set(name, d);
-    return this.error(0, seq);
+    return errorReply(0, seq);
   }
 
   private reply(name: string, d: Dev, seq: number): Uint8Array {
@@ -71,19 +71,7 @@ export class VxlanKernelModel {
     // mainline 6.12+: the reserved bits, 8 bytes of flags (vxlan_fill_info puts them always).
     if (this.kernel === '6.12') kids.push(attr(33, Uint8Array.of(0xf7, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0xff)));
     const body = cat(attr(3, new TextEncoder().encode(name + '\0')), nest(18, attr(1, new TextEncoder().encode(d.kind + '\0')), nest(2, ...kids)));
-    const b = new Uint8Array(32 + body.length);
-    const v = new DataView(b.buffer);
-    v.setUint32(0, b.length, LE); v.setUint16(4, 16, LE); v.setUint32(8, seq, LE);
-    v.setInt32(20, d.index, LE);
-    b.set(body, 32);
-    return b;
+    return newLinkReply(d.index, seq, body);
   }
 
-  private error(err: number, seq: number): Uint8Array {
-    const b = new Uint8Array(36);
-    const v = new DataView(b.buffer);
-    v.setUint32(0, 36, LE); v.setUint16(4, 2, LE); v.setUint32(8, seq, LE);
-    v.setInt32(16, err, LE);
-    return b;
-  }
 }

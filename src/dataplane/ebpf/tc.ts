@@ -13,6 +13,7 @@
 // and need a newer kernel than the 5.10 this dataplane asks for.
 import { constants, endianness } from 'node:os';
 import { native } from '../../native/index.js';
+import { buildMessage, type Attr } from '../../host/netlink/codec.js';
 import {
   NLA_HDRLEN, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, parseAck, type Ack,
 } from '../kernel-fan/netlink.js';
@@ -58,18 +59,7 @@ export const FAND_HANDLE = 0xfa;
 
 const parentOf = (d: Direction) => ((TC_H_CLSACT & 0xffff0000) | (d === 'ingress' ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS)) >>> 0;
 
-type Attr = { type: number; payload: Uint8Array } | { type: number; nested: Attr[] };
 const align = (n: number) => (n + 3) & ~3;
-const attrSize = (a: Attr): number => NLA_HDRLEN + ('payload' in a ? a.payload.length : a.nested.reduce((s, c) => s + align(attrSize(c)), 0));
-
-function writeAttr(v: DataView, b: Uint8Array, off: number, a: Attr): number {
-  const len = attrSize(a);
-  v.setUint16(off, len, LE);
-  v.setUint16(off + 2, a.type, LE);
-  if ('payload' in a) b.set(a.payload, off + NLA_HDRLEN);
-  else { let p = off + NLA_HDRLEN; for (const c of a.nested) p = writeAttr(v, b, p, c); }
-  return off + align(len);
-}
 
 const u32 = (x: number) => { const b = new Uint8Array(4); new DataView(b.buffer).setUint32(0, x >>> 0, LE); return b; };
 const cstr = (s: string) => { const e = new TextEncoder().encode(s); const b = new Uint8Array(e.length + 1); b.set(e); return b; };
@@ -79,21 +69,14 @@ export interface TcmsgFields { ifindex: number; handle: number; parent: number; 
 /** nlmsghdr + tcmsg + attributes. */
 export function tcMessage(type: number, flags: number, seq: number, t: TcmsgFields, attrs: Attr[]): Uint8Array {
   if (!Number.isInteger(t.ifindex) || t.ifindex <= 0) throw new RangeError(`ifindex ${t.ifindex} is not a device`);
-  const total = NLMSG_HDRLEN + TCMSG_LEN + attrs.reduce((s, a) => s + align(attrSize(a)), 0);
-  const b = new Uint8Array(total);
-  const v = new DataView(b.buffer);
-  v.setUint32(0, total, LE);
-  v.setUint16(4, type, LE);
-  v.setUint16(6, flags, LE);
-  v.setUint32(8, seq, LE);
+  const tcmsg = new Uint8Array(TCMSG_LEN);
+  const v = new DataView(tcmsg.buffer);
   // tcm_family AF_UNSPEC, padding zero
-  v.setInt32(NLMSG_HDRLEN + 4, t.ifindex, LE);
-  v.setUint32(NLMSG_HDRLEN + 8, t.handle >>> 0, LE);
-  v.setUint32(NLMSG_HDRLEN + 12, t.parent >>> 0, LE);
-  v.setUint32(NLMSG_HDRLEN + 16, t.info >>> 0, LE);
-  let off = NLMSG_HDRLEN + TCMSG_LEN;
-  for (const a of attrs) off = writeAttr(v, b, off, a);
-  return b;
+  v.setInt32(4, t.ifindex, LE);
+  v.setUint32(8, t.handle >>> 0, LE);
+  v.setUint32(12, t.parent >>> 0, LE);
+  v.setUint32(16, t.info >>> 0, LE);
+  return buildMessage(type, flags, seq, tcmsg, attrs);
 }
 
 /** `tc qdisc add dev IFINDEX clsact` (EEXIST when the device has one). */

@@ -44,6 +44,7 @@
 // netlinkRequest() sends the bytes, parseAck() reads the answer.
 import { constants as osConstants, endianness } from 'node:os';
 import { formatCidr, type Cidr } from '../../fan/ipv4.js';
+import { buildMessage, type Attr } from '../../host/netlink/codec.js';
 
 // ---------------------------------------------------------------------------
 // Constants, with the uapi header each comes from.
@@ -113,31 +114,7 @@ const IFNAME_MAX = 15;
 // nlmsghdr, ifinfomsg and nlattr fields are in host byte order.
 const LE = endianness() === 'LE';
 
-// ---------------------------------------------------------------------------
-// A tiny attribute writer.
-
-type Attr = { type: number; payload: Uint8Array } | { type: number; nested: Attr[] };
-
 const align = (n: number) => (n + NLA_ALIGNTO - 1) & ~(NLA_ALIGNTO - 1);
-
-function attrSize(a: Attr): number {
-  return 'payload' in a ? NLA_HDRLEN + a.payload.length : NLA_HDRLEN + a.nested.reduce((s, c) => s + align(attrSize(c)), 0);
-}
-
-/** Writes `a` at `off` and returns the aligned end. Padding stays zero. */
-function writeAttr(view: DataView, bytes: Uint8Array, off: number, a: Attr): number {
-  const len = attrSize(a);
-  if (len > 0xffff) throw new RangeError(`netlink attribute ${a.type} is ${len} bytes, more than nla_len can hold`);
-  view.setUint16(off, len, LE);
-  view.setUint16(off + 2, a.type, LE);
-  if ('payload' in a) {
-    bytes.set(a.payload, off + NLA_HDRLEN);
-  } else {
-    let p = off + NLA_HDRLEN;
-    for (const c of a.nested) p = writeAttr(view, bytes, p, c);
-  }
-  return off + align(len);
-}
 
 function u8(v: number): Uint8Array {
   return Uint8Array.of(v);
@@ -159,18 +136,8 @@ function cstr(s: string): Uint8Array {
 
 /** nlmsghdr + ifinfomsg (AF_UNSPEC, index 0: the device is named by IFLA_IFNAME) + attributes. */
 function linkMessage(type: number, flags: number, seq: number, attrs: Attr[]): Uint8Array {
-  const total = NLMSG_HDRLEN + IFINFOMSG_LEN + attrs.reduce((s, a) => s + align(attrSize(a)), 0);
-  const bytes = new Uint8Array(total);
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, total, LE);        // nlmsg_len
-  view.setUint16(4, type, LE);         // nlmsg_type
-  view.setUint16(6, flags, LE);        // nlmsg_flags
-  view.setUint32(8, seq, LE);          // nlmsg_seq
-  view.setUint32(12, 0, LE);           // nlmsg_pid: 0 = the kernel
   // ifinfomsg stays zero: family AF_UNSPEC, type, index 0, flags, change.
-  let off = NLMSG_HDRLEN + IFINFOMSG_LEN;
-  for (const a of attrs) off = writeAttr(view, bytes, off, a);
-  return bytes;
+  return buildMessage(type, flags, seq, new Uint8Array(IFINFOMSG_LEN), attrs);
 }
 
 // ---------------------------------------------------------------------------

@@ -75,12 +75,6 @@ const be16 = (v: number) => { const b = new Uint8Array(2); new DataView(b.buffer
 const cstr = (s: string) => { const e = new TextEncoder().encode(s); const b = new Uint8Array(e.length + 1); b.set(e); return b; };
 const ifinfo = () => new Uint8Array(IFINFOMSG_LEN);
 
-/** Nested attributes as one payload (no NLA_F_NESTED, as iproute2's addattr_nest). */
-function nest(attrs: readonly Attr[]): Uint8Array {
-  const body = buildMessage(0, 0, 0, new Uint8Array(0), attrs);
-  return body.subarray(16); // the attributes, without the nlmsghdr buildMessage put first
-}
-
 export interface VxlanFanLink {
   readonly name: string;
   readonly vni: number;
@@ -125,11 +119,11 @@ function vxlanFanLinkBytes(l: VxlanFanLink, seq: number): Uint8Array {
     { type: IFLA_VXLAN_LINK, payload: u32(l.link) },
     { type: IFLA_VXLAN_LOCAL, payload: be32(l.local) },
     { type: IFLA_VXLAN_PORT, payload: be16(l.port) },
-    { type: IFLA_VXLAN_FAN_MAP, payload: nest([{ type: IFLA_FAN_MAPPING, payload: fanMapStruct(l.map.overlay, l.map.underlay) }]) },
+    { type: IFLA_VXLAN_FAN_MAP, nested: [{ type: IFLA_FAN_MAPPING, payload: fanMapStruct(l.map.overlay, l.map.underlay) }] },
   ];
   const attrs: Attr[] = [{ type: IFLA_IFNAME, payload: cstr(l.name) }];
   if (l.mtu !== undefined) attrs.push({ type: IFLA_MTU, payload: u32(l.mtu) });
-  attrs.push({ type: IFLA_LINKINFO, payload: nest([{ type: IFLA_INFO_KIND, payload: cstr('vxlan') }, { type: IFLA_INFO_DATA, payload: nest(data) }]) });
+  attrs.push({ type: IFLA_LINKINFO, nested: [{ type: IFLA_INFO_KIND, payload: cstr('vxlan') }, { type: IFLA_INFO_DATA, nested: data }] });
   return buildMessage(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, ifinfo(), attrs);
 }
 

@@ -139,7 +139,7 @@ export function changeMessage(c: Change, seq: number, index: (name: string) => n
     case 'link-add-bridge': {
       const attrs: Attr[] = [{ type: IFLA_IFNAME, payload: cstr(c.name) }];
       if (c.mac) attrs.push({ type: IFLA_ADDRESS, payload: macBytes(c.mac) });
-      attrs.push({ type: IFLA_LINKINFO, payload: buildAttrs([{ type: IFLA_INFO_KIND, payload: cstr('bridge') }]) });
+      attrs.push({ type: IFLA_LINKINFO, nested: [{ type: IFLA_INFO_KIND, payload: cstr('bridge') }] });
       return buildMessage(RTM_NEWLINK, ack | NLM_F_CREATE | NLM_F_EXCL, seq, new Uint8Array(IFINFOMSG_LEN), attrs);
     }
     case 'link-set': {
@@ -196,10 +196,4 @@ export function changeMessage(c: Change, seq: number, index: (name: string) => n
       return buildMessage(c.op === 'add' ? RTM_NEWRULE : RTM_DELRULE, ack | (c.op === 'add' ? NLM_F_CREATE | NLM_F_EXCL : 0), seq, h, attrs);
     }
   }
-}
-
-/** Attributes laid out back to back (the payload of a nested attribute). */
-function buildAttrs(attrs: readonly Attr[]): Uint8Array {
-  // buildMessage lays out attributes after a header; take them without the 16-byte nlmsghdr.
-  return buildMessage(0, 0, 0, new Uint8Array(0), attrs).subarray(16);
 }

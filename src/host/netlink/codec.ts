@@ -160,12 +160,32 @@ const align4 = (n: number) => (n + 3) & ~3;
 // ---------------------------------------------------------------------------
 // Building
 
-export interface Attr { readonly type: number; readonly payload: Uint8Array }
+/**
+ * An attribute: bytes, or attributes nested in it (laid out back to back, as
+ * iproute2's addattr_nest; NLA_F_NESTED is not set, which every rtnetlink
+ * family accepts).
+ */
+export type Attr = { readonly type: number; readonly payload: Uint8Array } | { readonly type: number; readonly nested: readonly Attr[] };
+
+function attrSize(a: Attr): number {
+  return NLA_HDRLEN + ('payload' in a ? a.payload.length : a.nested.reduce((s, c) => s + align4(attrSize(c)), 0));
+}
+
+/** Writes `a` at `off` and returns the aligned end. Padding stays zero. */
+function writeAttr(view: DataView, bytes: Uint8Array, off: number, a: Attr): number {
+  const len = attrSize(a);
+  if (len > 0xffff) throw new RangeError(`netlink attribute ${a.type} is ${len} bytes, more than nla_len can hold`);
+  view.setUint16(off, len, LE);
+  view.setUint16(off + 2, a.type, LE);
+  if ('payload' in a) bytes.set(a.payload, off + NLA_HDRLEN);
+  else { let p = off + NLA_HDRLEN; for (const c of a.nested) p = writeAttr(view, bytes, p, c); }
+  return off + align4(len);
+}
 
 /** One message: nlmsghdr, the fixed header bytes, then attributes (each 4-aligned, padding zero). */
 export function buildMessage(type: number, flags: number, seq: number, header: Uint8Array, attrs: readonly Attr[] = []): Uint8Array {
   let total = NLMSG_HDRLEN + align4(header.length);
-  for (const a of attrs) total += align4(NLA_HDRLEN + a.payload.length);
+  for (const a of attrs) total += align4(attrSize(a));
   const bytes = new Uint8Array(total);
   const view = new DataView(bytes.buffer);
   view.setUint32(0, total, LE);
@@ -175,14 +195,7 @@ export function buildMessage(type: number, flags: number, seq: number, header: U
   view.setUint32(12, 0, LE);
   bytes.set(header, NLMSG_HDRLEN);
   let off = NLMSG_HDRLEN + align4(header.length);
-  for (const a of attrs) {
-    const len = NLA_HDRLEN + a.payload.length;
-    if (len > 0xffff) throw new RangeError(`netlink attribute ${a.type} is ${len} bytes, more than nla_len can hold`);
-    view.setUint16(off, len, LE);
-    view.setUint16(off + 2, a.type, LE);
-    bytes.set(a.payload, off + NLA_HDRLEN);
-    off += align4(len);
-  }
+  for (const a of attrs) off = writeAttr(view, bytes, off, a);
   return bytes;
 }
 
